@@ -1,0 +1,120 @@
+// Package config decodes, defaults and validates the gateway's one YAML
+// configuration file.
+//
+// Loading has no side effects beyond reading the files the configuration
+// names (keys, certificates, metadata files). Every problem found is
+// reported, each prefixed with its key path (for example
+// "tenants[2].idp_metadata_url: ..."), so that an operator can fix a broken
+// file in one pass. Durations, URLs and keys are parsed once, here, into
+// typed fields; nothing downstream parses strings again.
+package config
+
+import (
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// Defaults applied when the file leaves a key out.
+const (
+	DefaultAdminListen       = "127.0.0.1:9090"
+	DefaultUpstreamTimeout   = 60 * time.Second
+	DefaultShutdownTimeout   = 25 * time.Second
+	DefaultSessionLifetime   = 8 * time.Hour
+	DefaultDefaultRelayState = "/"
+	// DefaultNameIDFormat is what the AuthnRequest asks for. Entra honours a
+	// transient request with a new random value at every sign-in, which
+	// would change X-Remote-User each time; emailAddress gives the UPN.
+	DefaultNameIDFormat = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+)
+
+// Config is a validated gateway configuration. The zero value is not useful;
+// obtain one from Load or Parse.
+type Config struct {
+	// Path is the file the configuration was read from, or "" when it was
+	// parsed from memory.
+	Path string
+
+	// PublicURL is the origin browsers use (scheme and host, no path). Every
+	// entity ID and ACS URL derives from it.
+	PublicURL *url.URL
+	// Listen is the public listener's address.
+	Listen string
+	// TLS, if non-nil, makes the public listener serve HTTPS.
+	TLS *tls.Certificate
+	// AdminListen serves /metrics, /healthz and /readyz; never public.
+	AdminListen string
+	// Upstream is the backend every authenticated request is forwarded to.
+	Upstream *url.URL
+	// UpstreamTimeout bounds the wait for the upstream's response headers.
+	// Bodies are not bounded: downloads may take as long as they take.
+	UpstreamTimeout time.Duration
+	// ShutdownTimeout is how long in-flight requests may drain at shutdown.
+	ShutdownTimeout time.Duration
+
+	SP      SP
+	Session Session
+	Tenants []Tenant
+	Log     Log
+}
+
+// SP is the service provider's key pair. The certificate is published in
+// the SP metadata; the key decrypts encrypted assertions.
+type SP struct {
+	Certificate *x509.Certificate
+	Key         *rsa.PrivateKey
+}
+
+// Session configures the session cookies.
+type Session struct {
+	Lifetime time.Duration
+	// Keys are the cookie keys. The first one encodes; every one decodes,
+	// so that a new key can be rolled in without logging anyone out.
+	Keys []SessionKey
+}
+
+// SessionKey is one gorilla/securecookie key pair.
+type SessionKey struct {
+	Hash  []byte // HMAC key: 32 or 64 bytes
+	Block []byte // AES key: 16, 24 or 32 bytes
+}
+
+// Tenant is one customer (Customer_ID) and its Entra ID directory.
+type Tenant struct {
+	// ID is the Customer_ID, used in every per-tenant URL.
+	ID string
+	// Exactly one of MetadataFile (an absolute path) and MetadataURL is set.
+	MetadataFile string
+	MetadataURL  *url.URL
+	// EmailDomains map a work email to this tenant on the sign-in page;
+	// lower case.
+	EmailDomains []string
+	// AllowedGroups, if not empty, is the set of group claims of which a
+	// user must hold at least one.
+	AllowedGroups []string
+	// AllowIDPInitiated accepts unsolicited responses (My Apps tiles,
+	// "Test this application").
+	AllowIDPInitiated bool
+	// DefaultRelayState is where a user lands when no valid return path
+	// came with the login.
+	DefaultRelayState string
+	// NameIDFormat is the NameIDPolicy Format of the AuthnRequest.
+	NameIDFormat string
+	// AllowSHA1 accepts SHA-1 signatures from this tenant's IdP.
+	AllowSHA1 bool
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  slog.Level
+	Format string // "json" or "text"
+}
+
+// ExternalSecure reports whether browsers reach the gateway over HTTPS, in
+// which case every cookie is Secure.
+func (c *Config) ExternalSecure() bool {
+	return c.PublicURL.Scheme == "https"
+}

@@ -1,0 +1,61 @@
+package config
+
+// The types in this file mirror the YAML document as written. Every scalar
+// is a string or a *bool, so that decoding never fails on a value: values are
+// parsed in validate, where a bad one becomes a problem with its key path
+// instead of aborting the whole decode. Pointers tell "absent" from "false".
+
+type file struct {
+	PublicURL       string       `yaml:"public_url"`
+	Listen          string       `yaml:"listen"`
+	TLS             *tlsFile     `yaml:"tls"`
+	AdminListen     string       `yaml:"admin_listen"`
+	Upstream        string       `yaml:"upstream"`
+	UpstreamTimeout string       `yaml:"upstream_timeout"`
+	ShutdownTimeout string       `yaml:"shutdown_timeout"`
+	SP              spFile       `yaml:"sp"`
+	Session         sessionFile  `yaml:"session"`
+	Tenants         []tenantFile `yaml:"tenants"`
+	Log             logFile      `yaml:"log"`
+}
+
+type tlsFile struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+type spFile struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+type sessionFile struct {
+	Lifetime string           `yaml:"lifetime"`
+	Keys     []sessionKeyFile `yaml:"keys"`
+}
+
+type sessionKeyFile struct {
+	HashKey      string `yaml:"hash_key"`
+	HashKeyFile  string `yaml:"hash_key_file"`
+	HashKeyEnv   string `yaml:"hash_key_env"`
+	BlockKey     string `yaml:"block_key"`
+	BlockKeyFile string `yaml:"block_key_file"`
+	BlockKeyEnv  string `yaml:"block_key_env"`
+}
+
+type tenantFile struct {
+	ID                string   `yaml:"id"`
+	IDPMetadataFile   string   `yaml:"idp_metadata_file"`
+	IDPMetadataURL    string   `yaml:"idp_metadata_url"`
+	EmailDomains      []string `yaml:"email_domains"`
+	AllowedGroups     []string `yaml:"allowed_groups"`
+	AllowIDPInitiated *bool    `yaml:"allow_idp_initiated"`
+	DefaultRelayState string   `yaml:"default_relay_state"`
+	NameIDFormat      string   `yaml:"nameid_format"`
+	AllowSHA1         *bool    `yaml:"allow_sha1"`
+}
+
+type logFile struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}

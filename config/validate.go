@@ -1,0 +1,513 @@
+package config
+
+import (
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sso-gateway/sso-gateway/redirect"
+)
+
+// validator accumulates problems while it builds a Config, so that every
+// problem is reported, not only the first.
+type validator struct {
+	dir      string
+	env      LookupEnv
+	problems []error
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.problems = append(v.problems, &Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) config(f *file) *Config {
+	c := &Config{}
+	c.PublicURL = v.publicURL("public_url", f.PublicURL)
+	c.Upstream = v.httpURL("upstream", f.Upstream, true)
+	c.UpstreamTimeout = v.duration("upstream_timeout", f.UpstreamTimeout, DefaultUpstreamTimeout)
+	c.ShutdownTimeout = v.duration("shutdown_timeout", f.ShutdownTimeout, DefaultShutdownTimeout)
+
+	if f.TLS != nil {
+		c.TLS = v.tlsPair("tls", f.TLS)
+	}
+	defaultListen := ":8080"
+	if f.TLS != nil {
+		defaultListen = ":8443"
+	}
+	c.Listen = v.listenAddr("listen", f.Listen, defaultListen)
+	c.AdminListen = v.listenAddr("admin_listen", f.AdminListen, DefaultAdminListen)
+	if c.Listen != "" && c.Listen == c.AdminListen {
+		v.add("admin_listen", "must differ from listen (%s): metrics and health must never be served on the public listener", c.Listen)
+	}
+
+	c.SP = v.sp("sp", &f.SP)
+	c.Session = v.session("session", &f.Session)
+	c.Tenants = v.tenants("tenants", f.Tenants)
+	c.Log = v.log("log", &f.Log)
+	return c
+}
+
+func (v *validator) publicURL(path, s string) *url.URL {
+	u := v.httpURL(path, s, true)
+	if u == nil {
+		return nil
+	}
+	if u.Path != "" && u.Path != "/" {
+		v.add(path, "must not have a path (got %q): the gateway serves the whole host", u.Path)
+		return nil
+	}
+	u.Path, u.RawPath = "", ""
+	return u
+}
+
+// httpURL parses an absolute http or https URL without query or fragment.
+func (v *validator) httpURL(path, s string, required bool) *url.URL {
+	if s == "" {
+		if required {
+			v.add(path, "is required")
+		}
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		v.add(path, "not a URL: %v", errors.Unwrap(err))
+		return nil
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		v.add(path, "must be an absolute http or https URL (got %q)", s)
+	case u.Host == "" || u.Hostname() == "":
+		v.add(path, "must name a host (got %q)", s)
+	case u.User != nil:
+		v.add(path, "must not contain credentials")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		v.add(path, "must not have a query or fragment (got %q)", s)
+	default:
+		return u
+	}
+	return nil
+}
+
+func (v *validator) duration(path, s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		v.add(path, "not a duration like 90s or 8h: %q", s)
+		return def
+	}
+	if d <= 0 {
+		v.add(path, "must be positive (got %s)", s)
+		return def
+	}
+	return d
+}
+
+func (v *validator) listenAddr(path, s, def string) string {
+	if s == "" {
+		return def
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		v.add(path, "must be host:port (got %q)", s)
+		return ""
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		v.add(path, "invalid port %q", port)
+		return ""
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		v.add(path, "invalid host %q", host)
+		return ""
+	}
+	return s
+}
+
+// file resolves a path from the config against the config's folder and
+// checks that it is a readable regular file.
+func (v *validator) file(path, s string) string {
+	if s == "" {
+		v.add(path, "is required")
+		return ""
+	}
+	if !filepath.IsAbs(s) {
+		s = filepath.Join(v.dir, s)
+	}
+	st, err := os.Stat(s)
+	if err != nil {
+		v.add(path, "%v", pathErr(err, s))
+		return ""
+	}
+	if !st.Mode().IsRegular() {
+		v.add(path, "%s is not a regular file", s)
+		return ""
+	}
+	return s
+}
+
+// pathErr renders an os error without Go's "stat" prefix.
+func pathErr(err error, name string) string {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Sprintf("file %s does not exist", name)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Sprintf("file %s is not readable", name)
+	}
+	return err.Error()
+}
+
+func (v *validator) readFile(path, s string) []byte {
+	name := v.file(path, s)
+	if name == "" {
+		return nil
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		v.add(path, "%s", pathErr(err, name))
+		return nil
+	}
+	return data
+}
+
+func (v *validator) tlsPair(path string, f *tlsFile) *tls.Certificate {
+	certPEM := v.readFile(path+".cert_file", f.CertFile)
+	keyPEM := v.readFile(path+".key_file", f.KeyFile)
+	if certPEM == nil || keyPEM == nil {
+		return nil
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		v.add(path, "cert_file and key_file are not a usable key pair: %v", err)
+		return nil
+	}
+	return &pair
+}
+
+// minRSABits is the smallest RSA key accepted anywhere: Entra itself issues
+// 2048-bit signing keys, and anything smaller is breakable.
+const minRSABits = 2048
+
+func (v *validator) sp(path string, f *spFile) SP {
+	certPEM := v.readFile(path+".cert_file", f.CertFile)
+	keyPEM := v.readFile(path+".key_file", f.KeyFile)
+	if certPEM == nil || keyPEM == nil {
+		return SP{}
+	}
+	cert, err := parseCertificatePEM(certPEM)
+	if err != nil {
+		v.add(path+".cert_file", "%v", err)
+		return SP{}
+	}
+	key, err := parseRSAKeyPEM(keyPEM)
+	if err != nil {
+		v.add(path+".key_file", "%v", err)
+		return SP{}
+	}
+	if key.N.BitLen() < minRSABits {
+		v.add(path+".key_file", "RSA key has %d bits, want at least %d", key.N.BitLen(), minRSABits)
+		return SP{}
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok || !pub.Equal(&key.PublicKey) {
+		v.add(path, "cert_file does not match key_file")
+		return SP{}
+	}
+	return SP{Certificate: cert, Key: key}
+}
+
+func parseCertificatePEM(data []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM CERTIFICATE block")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate: %w", err)
+	}
+	return cert, nil
+}
+
+// parseRSAKeyPEM accepts PKCS#1 ("RSA PRIVATE KEY") and PKCS#8 ("PRIVATE
+// KEY") RSA keys: the key decrypts XML encryption, which needs RSA.
+func parseRSAKeyPEM(data []byte) (*rsa.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		k, err := x509.ParsePKCS1PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse RSA key: %w", err)
+		}
+		return k, nil
+	case "PRIVATE KEY":
+		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("parse key: %w", err)
+		}
+		rk, ok := k.(*rsa.PrivateKey)
+		if !ok {
+			return nil, fmt.Errorf("key is %T, want RSA (XML encryption needs RSA)", k)
+		}
+		return rk, nil
+	}
+	return nil, fmt.Errorf("PEM block is %q, want RSA PRIVATE KEY or PRIVATE KEY", block.Type)
+}
+
+const maxSessionLifetime = 30 * 24 * time.Hour
+
+func (v *validator) session(path string, f *sessionFile) Session {
+	s := Session{Lifetime: v.duration(path+".lifetime", f.Lifetime, DefaultSessionLifetime)}
+	if s.Lifetime > maxSessionLifetime {
+		v.add(path+".lifetime", "must be at most %s (got %s)", maxSessionLifetime, s.Lifetime)
+	}
+	if len(f.Keys) == 0 {
+		v.add(path+".keys", "at least one key is required")
+	}
+	for i, k := range f.Keys {
+		p := fmt.Sprintf("%s.keys[%d]", path, i)
+		hash := v.secret(p, "hash_key", k.HashKey, k.HashKeyFile, k.HashKeyEnv, 32, 64)
+		block := v.secret(p, "block_key", k.BlockKey, k.BlockKeyFile, k.BlockKeyEnv, 16, 24, 32)
+		if hash != nil && block != nil {
+			s.Keys = append(s.Keys, SessionKey{Hash: hash, Block: block})
+		}
+	}
+	return s
+}
+
+// secret reads a base64 key given inline (name), from a file (name_file) or
+// from an environment variable (name_env): exactly one of them.
+func (v *validator) secret(path, name, inline, fileName, envName string, lengths ...int) []byte {
+	set := 0
+	for _, s := range []string{inline, fileName, envName} {
+		if s != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		v.add(path, "exactly one of %s, %s_file and %s_env is required", name, name, name)
+		return nil
+	}
+	var encoded, key string
+	switch {
+	case inline != "":
+		encoded, key = inline, path+"."+name
+	case fileName != "":
+		key = path + "." + name + "_file"
+		data := v.readFile(key, fileName)
+		if data == nil {
+			return nil
+		}
+		encoded = string(data)
+	default:
+		key = path + "." + name + "_env"
+		val, ok := v.env(envName)
+		if !ok || val == "" {
+			v.add(key, "environment variable %s is not set", envName)
+			return nil
+		}
+		encoded = val
+	}
+	raw, err := decodeBase64(strings.TrimSpace(encoded))
+	if err != nil {
+		v.add(key, "not valid base64")
+		return nil
+	}
+	for _, n := range lengths {
+		if len(raw) == n {
+			return raw
+		}
+	}
+	v.add(key, "decodes to %d bytes, want %s (generate one with: openssl rand -base64 %d)", len(raw), orList(lengths), lengths[len(lengths)-1])
+	return nil
+}
+
+// decodeBase64 accepts standard and URL-safe base64, with or without
+// padding: operators paste keys from many tools.
+func decodeBase64(s string) ([]byte, error) {
+	var firstErr error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		b, err := enc.DecodeString(s)
+		if err == nil {
+			return b, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	return nil, firstErr
+}
+
+func orList(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+}
+
+// tenantIDPattern keeps Customer_IDs to RFC 3986 unreserved characters, so
+// that an ID is the same string in a URL path, a cookie and a metric label.
+var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$`)
+
+// nameIDFormats maps the short names operators may write to the URIs.
+var nameIDFormats = map[string]string{
+	"email":       DefaultNameIDFormat,
+	"unspecified": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified",
+	"persistent":  "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+	"transient":   "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+}
+
+func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
+	if len(fs) == 0 {
+		v.add(path, "at least one tenant is required")
+	}
+	seenID := map[string]string{}
+	seenDomain := map[string]string{}
+	var out []Tenant
+	for i, f := range fs {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		t := Tenant{
+			ID:                f.ID,
+			AllowIDPInitiated: f.AllowIDPInitiated == nil || *f.AllowIDPInitiated,
+			AllowSHA1:         f.AllowSHA1 != nil && *f.AllowSHA1,
+			DefaultRelayState: f.DefaultRelayState,
+			NameIDFormat:      f.NameIDFormat,
+		}
+		switch {
+		case f.ID == "":
+			v.add(p+".id", "is required")
+		case !tenantIDPattern.MatchString(f.ID) || strings.Trim(f.ID, ".") == "":
+			v.add(p+".id", "%q is not URL-safe: use 1 to 64 letters, digits, '-', '_', '.' or '~', starting with a letter or digit", f.ID)
+		default:
+			if prev, dup := seenID[strings.ToLower(f.ID)]; dup {
+				v.add(p+".id", "%q duplicates %s", f.ID, prev)
+			}
+			seenID[strings.ToLower(f.ID)] = p + ".id"
+		}
+
+		switch {
+		case f.IDPMetadataFile != "" && f.IDPMetadataURL != "":
+			v.add(p, "set only one of idp_metadata_file and idp_metadata_url")
+		case f.IDPMetadataFile != "":
+			t.MetadataFile = v.file(p+".idp_metadata_file", f.IDPMetadataFile)
+		case f.IDPMetadataURL != "":
+			t.MetadataURL = v.metadataURL(p+".idp_metadata_url", f.IDPMetadataURL)
+		default:
+			v.add(p, "one of idp_metadata_file and idp_metadata_url is required")
+		}
+
+		for j, d := range f.EmailDomains {
+			dp := fmt.Sprintf("%s.email_domains[%d]", p, j)
+			d = strings.ToLower(strings.TrimSpace(d))
+			if !validHostname(d) || !strings.Contains(d, ".") {
+				v.add(dp, "%q is not a domain name", f.EmailDomains[j])
+				continue
+			}
+			if prev, dup := seenDomain[d]; dup {
+				v.add(dp, "%q is already mapped by %s: a domain must lead to one tenant", d, prev)
+				continue
+			}
+			seenDomain[d] = dp
+			t.EmailDomains = append(t.EmailDomains, d)
+		}
+		for j, g := range f.AllowedGroups {
+			if strings.TrimSpace(g) == "" {
+				v.add(fmt.Sprintf("%s.allowed_groups[%d]", p, j), "must not be empty")
+				continue
+			}
+			t.AllowedGroups = append(t.AllowedGroups, g)
+		}
+
+		if t.DefaultRelayState == "" {
+			t.DefaultRelayState = DefaultDefaultRelayState
+		} else if _, ok := redirect.Local(t.DefaultRelayState); !ok {
+			v.add(p+".default_relay_state", "%q must be a path on this site, like /documents", t.DefaultRelayState)
+		}
+
+		switch format := f.NameIDFormat; {
+		case format == "":
+			t.NameIDFormat = DefaultNameIDFormat
+		case nameIDFormats[format] != "":
+			t.NameIDFormat = nameIDFormats[format]
+		case containsValue(nameIDFormats, format):
+		default:
+			v.add(p+".nameid_format", "%q is not one of email, unspecified, persistent, transient or their URIs", format)
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// metadataURL accepts https, and http only for loopback hosts: whoever can
+// change the metadata in transit decides who can log in.
+func (v *validator) metadataURL(path, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		v.add(path, "must be an absolute https URL (got %q)", s)
+		return nil
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		v.add(path, "must use https: metadata fetched over plain http can be replaced in transit")
+		return nil
+	}
+	return u
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func containsValue(m map[string]string, v string) bool {
+	for _, x := range m {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+var hostnamePattern = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+
+func validHostname(s string) bool {
+	return len(s) <= 253 && hostnamePattern.MatchString(s)
+}
+
+func (v *validator) log(path string, f *logFile) Log {
+	l := Log{Level: slog.LevelInfo, Format: "json"}
+	if f.Level != "" {
+		if err := l.Level.UnmarshalText([]byte(f.Level)); err != nil {
+			v.add(path+".level", "%q is not one of debug, info, warn, error", f.Level)
+		}
+	}
+	switch f.Format {
+	case "", "json":
+	case "text":
+		l.Format = "text"
+	default:
+		v.add(path+".format", "%q is not json or text", f.Format)
+	}
+	return l
+}
