@@ -1,0 +1,294 @@
+package samlsp
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/mail"
+	"strings"
+	"time"
+
+	crewsaml "github.com/crewjam/saml"
+
+	"github.com/sso-gateway/sso-gateway/correlation"
+	"github.com/sso-gateway/sso-gateway/page"
+	"github.com/sso-gateway/sso-gateway/redirect"
+)
+
+// MaxACSBody is the largest form accepted at the ACS. An Entra response with
+// 150 groups, encrypted and base64-encoded, is under 40 KiB.
+const MaxACSBody = 256 << 10
+
+// Entra ID claim names.
+const (
+	ClaimEmail       = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+	ClaimDisplayName = "http://schemas.microsoft.com/identity/claims/displayname"
+	ClaimGivenName   = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
+	ClaimSurname     = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname"
+	ClaimGroups      = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+)
+
+const emailNameIDFormat = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+
+// serveACS consumes a SAML response (HTTP-POST binding), for SP-initiated
+// and IdP-initiated logins alike.
+func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	start := p.clock.Now()
+	flow := flowIDP
+	tracked, err := p.readACSForm(w, r, t)
+	if tracked != nil {
+		flow = flowSP
+	}
+	var s *Session
+	var assertion *crewsaml.Assertion
+	if err == nil {
+		assertion, s, err = p.verify(r, t, tracked)
+	}
+	p.metrics.loginDuration.WithLabelValues(t.ID).Observe(p.clock.Since(start).Seconds())
+	if err != nil {
+		p.fail(w, r, t, flow, assertion, err)
+		return
+	}
+
+	value, err := p.codec.encode(p.cookies.hostName(sessionCookie), s)
+	if err != nil {
+		p.fail(w, r, t, flow, assertion, failure(ReasonOther, http.StatusForbidden,
+			"Your account has too many group memberships for this service to keep. Ask your administrator to limit the groups sent to this application.", err))
+		return
+	}
+	http.SetCookie(w, p.cookies.session(value, time.Unix(s.Expires, 0)))
+	if ck, err := p.rememberTenantCookie(t.ID); err == nil {
+		http.SetCookie(w, ck)
+	}
+	target := t.DefaultRelayState
+	if tracked != nil {
+		http.SetCookie(w, p.cookies.expired(p.cookies.pathName(trackerCookie+r.PostForm.Get("RelayState")), t.acsPath))
+		if tracked.ReturnTo != "" {
+			target = tracked.ReturnTo
+		}
+		p.metrics.flowDuration.WithLabelValues(t.ID).Observe(p.clock.Since(time.Unix(tracked.Issued, 0)).Seconds())
+	} else if rs, ok := redirect.Local(r.PostForm.Get("RelayState")); ok {
+		// Entra sends the enterprise app's configured Relay State with
+		// IdP-initiated logins: a deep link into the upstream.
+		target = rs
+	}
+	p.metrics.logins.WithLabelValues(t.ID, flow, "success", "none").Inc()
+	p.audit(r, t, flow, "success", "none", assertion, nil)
+	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// readACSForm reads the POSTed form within MaxACSBody and returns the
+// tracked request its RelayState names, if any.
+func (p *Provider) readACSForm(w http.ResponseWriter, r *http.Request, t *Tenant) (*trackedRequest, error) {
+	if r.ContentLength > MaxACSBody {
+		return nil, tooLarge(nil)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxACSBody)
+	if err := r.ParseForm(); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(err)
+		}
+		return nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", fmt.Errorf("parse form: %w", err))
+	}
+	tracked := p.trackedByRelayState(r, t.ID, r.PostForm.Get("RelayState"))
+	if r.Form.Has("SAMLart") {
+		// The HTTP-Artifact binding would make the gateway call the IdP
+		// on an attacker's say-so. It is not advertised and never resolved.
+		return tracked, failure(ReasonMalformed, http.StatusBadRequest, "This sign-in method is not supported.", errors.New("SAMLart (artifact binding) received"))
+	}
+	if r.PostForm.Get("SAMLResponse") == "" {
+		return tracked, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response is missing.", errors.New("no SAMLResponse in the POST body"))
+	}
+	return tracked, nil
+}
+
+func tooLarge(err error) loginError {
+	return failure(ReasonMalformed, http.StatusRequestEntityTooLarge, "The sign-in response is too large.", fmt.Errorf("ACS body over %d bytes: %w", MaxACSBody, err))
+}
+
+// verify validates the response with crewjam and turns the assertion into a
+// session.
+func (p *Provider) verify(r *http.Request, t *Tenant, tracked *trackedRequest) (*crewsaml.Assertion, *Session, error) {
+	raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+	if err != nil {
+		return nil, nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", fmt.Errorf("SAMLResponse is not base64: %w", err))
+	}
+	var possible []string
+	if tracked != nil {
+		// Only the request this RelayState names may be answered: a
+		// response to another login in this browser is refused.
+		possible = []string{tracked.RequestID}
+	}
+	// The Destination must be this tenant's public ACS URL, whatever URL
+	// the request reached the gateway at.
+	assertion, err := t.sp.ParseXMLResponse(raw, possible, *t.ACSURL)
+	if err != nil {
+		return nil, nil, classify(err)
+	}
+	s, err := p.newSession(t, assertion)
+	if err != nil {
+		return assertion, nil, err
+	}
+	return assertion, s, nil
+}
+
+// newSession builds the session from a verified assertion, applying the
+// tenant's group policy and refusing values that cannot travel safely in an
+// HTTP header.
+func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error) {
+	if a.Subject == nil || a.Subject.NameID == nil || a.Subject.NameID.Value == "" {
+		return nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response does not say who you are.", errors.New("assertion has no NameID"))
+	}
+	attrs := attributes(a)
+	now := p.clock.Now()
+	s := &Session{
+		Tenant:       t.ID,
+		NameID:       a.Subject.NameID.Value,
+		NameIDFormat: a.Subject.NameID.Format,
+		Email:        first(attrs[ClaimEmail]),
+		Name:         first(attrs[ClaimDisplayName]),
+		Groups:       attrs[ClaimGroups],
+		IssuedAt:     now.Unix(),
+	}
+	if s.Email == "" && (s.NameIDFormat == emailNameIDFormat || validAddress(s.NameID)) {
+		s.Email = s.NameID
+	}
+	if s.Name == "" {
+		s.Name = strings.TrimSpace(first(attrs[ClaimGivenName]) + " " + first(attrs[ClaimSurname]))
+	}
+	expires := now.Add(p.sessionLifetime)
+	for _, st := range a.AuthnStatements {
+		if st.SessionIndex != "" && s.SessionIndex == "" {
+			s.SessionIndex = st.SessionIndex
+		}
+		if st.SessionNotOnOrAfter != nil && st.SessionNotOnOrAfter.Before(expires) {
+			expires = *st.SessionNotOnOrAfter
+		}
+	}
+	if !expires.After(now) {
+		return nil, failure(ReasonExpired, http.StatusForbidden, "Your organisation's sign-in session has already ended. Please sign in again.", fmt.Errorf("SessionNotOnOrAfter %s is past", expires))
+	}
+	s.Expires = expires.Unix()
+
+	for _, v := range append([]string{s.NameID, s.Email, s.Name}, s.Groups...) {
+		if !headerSafe(v) {
+			return nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response contains characters this service cannot accept.", fmt.Errorf("identity value %q contains control characters", v))
+		}
+	}
+	if !t.groupAllowed(s.Groups) {
+		return nil, failure(ReasonGroupDenied, http.StatusForbidden, "Your account is not in a group that may use this service. Ask your administrator for access.", fmt.Errorf("none of %d groups is allowed", len(s.Groups)))
+	}
+	return s, nil
+}
+
+// attributes flattens the attribute statements into name -> values.
+func attributes(a *crewsaml.Assertion) map[string][]string {
+	out := map[string][]string{}
+	for _, st := range a.AttributeStatements {
+		for _, at := range st.Attributes {
+			for _, v := range at.Values {
+				out[at.Name] = append(out[at.Name], v.Value)
+			}
+		}
+	}
+	return out
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+func validAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}
+
+// headerSafe reports whether v can be sent as an HTTP header value without
+// being split or rejected: no control characters at all.
+func headerSafe(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// fail records and answers a failed login.
+func (p *Provider) fail(w http.ResponseWriter, r *http.Request, t *Tenant, flow string, a *crewsaml.Assertion, err error) {
+	var le loginError
+	if !errors.As(err, &le) {
+		le = failure(ReasonOther, http.StatusForbidden, "The sign-in response was not accepted.", err)
+	}
+	p.metrics.logins.WithLabelValues(t.ID, flow, "failure", le.reason).Inc()
+	p.audit(r, t, flow, "failure", le.reason, a, le.page.Err)
+	page.WriteLoginError(w, r, le.page, loginURL(t.ID, "", ""))
+}
+
+func (le loginError) Error() string { return le.reason + ": " + le.page.Error() }
+
+// audit writes the one log line every login attempt gets.
+func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string, a *crewsaml.Assertion, cause error) {
+	attrs := []slog.Attr{
+		slog.String("tenant", t.ID),
+		slog.String("flow", flow),
+		slog.String("result", result),
+		slog.String("reason", reason),
+		slog.String("client_ip", clientIP(r)),
+		slog.String("correlation_id", correlation.FromContext(r.Context())),
+	}
+	if a != nil {
+		attrs = append(attrs, slog.String("assertion_id", a.ID))
+		if a.Subject != nil && a.Subject.NameID != nil {
+			attrs = append(attrs, slog.String("name_id", a.Subject.NameID.Value))
+		}
+	}
+	level := slog.LevelInfo
+	if cause != nil {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("error", cause.Error()))
+	}
+	p.log.LogAttrs(r.Context(), level, "login", attrs...)
+}
+
+// clientIP is the address of the TCP peer; forwarding headers are not
+// trusted here.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Authenticate returns the session in r's session cookie, if it is valid:
+// authentic, not expired, and for a tenant that is still configured.
+// Anything else (no cookie, tampered, retired key, expired) is simply no
+// session.
+func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
+	name := p.cookies.hostName(sessionCookie)
+	ck, err := r.Cookie(name)
+	if err != nil || ck.Value == "" {
+		return nil, false
+	}
+	var s Session
+	if err := p.codec.decode(name, ck.Value, &s); err != nil {
+		return nil, false
+	}
+	now := p.clock.Now().Unix()
+	if s.Expires <= now || s.IssuedAt > now+int64(crewsaml.MaxClockSkew/time.Second) {
+		return nil, false
+	}
+	if _, ok := p.tenants.Load().Get(s.Tenant); !ok {
+		return nil, false
+	}
+	return &s, true
+}

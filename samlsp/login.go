@@ -1,0 +1,245 @@
+package samlsp
+
+import (
+	"encoding/xml"
+	"log/slog"
+	"net/http"
+	"net/mail"
+	"net/url"
+	"strings"
+	"time"
+
+	crewsaml "github.com/crewjam/saml"
+
+	"github.com/sso-gateway/sso-gateway/correlation"
+	"github.com/sso-gateway/sso-gateway/page"
+	"github.com/sso-gateway/sso-gateway/redirect"
+)
+
+// rememberTenantFor is how long the browser remembers which organisation
+// it signed in with, so a returning user goes straight to its IdP.
+const rememberTenantFor = 365 * 24 * time.Hour
+
+// serveLogin starts an SP-initiated login: it remembers the AuthnRequest in
+// a tracking cookie and redirects the browser to the tenant's IdP with the
+// HTTP-Redirect binding.
+func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	returnTo, ok := redirect.Local(r.URL.Query().Get("return_to"))
+	if !ok {
+		returnTo = ""
+	}
+	req, err := t.sp.MakeAuthenticationRequest(t.IDP.SSOURL, crewsaml.HTTPRedirectBinding, crewsaml.HTTPPostBinding)
+	if err != nil {
+		p.internalError(w, r, t, "make AuthnRequest", err)
+		return
+	}
+	key := newTrackerKey()
+	value, err := p.codec.encode(p.cookies.pathName(trackerCookie+key), trackedRequest{
+		Tenant:    t.ID,
+		RequestID: req.ID,
+		ReturnTo:  returnTo,
+		Issued:    p.clock.Now().Unix(),
+	})
+	if err != nil {
+		// A return_to near redirect.MaxLength can push the cookie over
+		// the size limit: log in without it rather than fail.
+		value, err = p.codec.encode(p.cookies.pathName(trackerCookie+key), trackedRequest{
+			Tenant: t.ID, RequestID: req.ID, Issued: p.clock.Now().Unix(),
+		})
+		if err != nil {
+			p.internalError(w, r, t, "encode tracking cookie", err)
+			return
+		}
+	}
+	target, err := req.Redirect(key, t.sp)
+	if err != nil {
+		p.internalError(w, r, t, "encode AuthnRequest", err)
+		return
+	}
+	if hint := r.URL.Query().Get("login_hint"); hint != "" && validEmail(hint) {
+		// Entra pre-fills the account picker with login_hint, so a user
+		// who typed an email on the organisation page is not asked again.
+		q := target.Query()
+		q.Set("login_hint", hint)
+		target.RawQuery = q.Encode()
+	}
+
+	// Expire the oldest tracking cookies beyond the limit, so abandoned
+	// logins do not pile up in the browser.
+	if found := p.trackers(r, t.ID); len(found) >= maxTrackers {
+		for _, f := range found[:len(found)-maxTrackers+1] {
+			http.SetCookie(w, p.cookies.expired(f.name, t.acsPath))
+		}
+	}
+	http.SetCookie(w, p.cookies.tracker(key, value, t.acsPath, p.loginTimeout))
+	p.metrics.loginStarts.WithLabelValues(t.ID).Inc()
+	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, target.String(), http.StatusFound)
+}
+
+func validEmail(s string) bool {
+	if len(s) > 254 {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}
+
+// serveMetadata serves the tenant's SP metadata, which an admin can upload
+// to the Entra enterprise application instead of typing the URLs.
+func (p *Provider) serveMetadata(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
+		return
+	}
+	buf, err := xml.MarshalIndent(t.Metadata(), "", "  ")
+	if err != nil {
+		p.internalError(w, r, t, "marshal SP metadata", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(append([]byte(xml.Header), buf...))
+}
+
+// serveSelect is the organisation sign-in page: it asks for a work email or
+// Customer ID and sends the browser to that tenant's login.
+func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
+		return
+	}
+	q := r.URL.Query()
+	returnTo, _ := redirect.Local(q.Get("return_to"))
+	query := strings.TrimSpace(q.Get("q"))
+	data := page.DiscoverData{
+		Title:         "Sign in to your organisation",
+		Action:        SelectPath,
+		Query:         query,
+		ReturnTo:      returnTo,
+		CorrelationID: correlation.FromContext(r.Context()),
+	}
+	if query == "" {
+		page.Render(w, http.StatusOK, "discover", data)
+		return
+	}
+	ts := p.tenants.Load()
+	var t *Tenant
+	hint := ""
+	if _, domain, isEmail := strings.Cut(query, "@"); isEmail {
+		t = ts.byDomain[strings.ToLower(domain)]
+		if t == nil {
+			data.Problem = "We don't recognise the organisation for this email address. Check the address, or enter your organisation's Customer ID."
+		} else if validEmail(query) {
+			hint = query
+		}
+	} else {
+		t = ts.byLower[strings.ToLower(query)]
+		if t == nil {
+			data.Problem = "We don't recognise this Customer ID. Check it with your administrator, or enter your work email address."
+		}
+	}
+	if t == nil {
+		page.Render(w, http.StatusOK, "discover", data)
+		return
+	}
+	http.Redirect(w, r, loginURL(t.ID, returnTo, hint), http.StatusFound)
+}
+
+// loginURL is the gateway's own URL that starts a login for tenant.
+func loginURL(tenant, returnTo, hint string) string {
+	u := LoginPath + url.PathEscape(tenant)
+	v := url.Values{}
+	if returnTo != "" {
+		v.Set("return_to", returnTo)
+	}
+	if hint != "" {
+		v.Set("login_hint", hint)
+	}
+	if len(v) > 0 {
+		u += "?" + v.Encode()
+	}
+	return u
+}
+
+// serveLogout ends the session and shows the signed-out page. The
+// remembered organisation is kept, so signing in again is one click.
+func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
+		return
+	}
+	if s, ok := p.Authenticate(r); ok {
+		p.log.LogAttrs(r.Context(), slog.LevelInfo, "logout",
+			slog.String("tenant", s.Tenant), slog.String("name_id", s.NameID), slog.String("correlation_id", correlation.FromContext(r.Context())))
+	}
+	http.SetCookie(w, p.cookies.expired(p.cookies.hostName(sessionCookie), "/"))
+	page.Render(w, http.StatusOK, "signedout", page.SignedOutData{
+		Title:         "Signed out",
+		SignIn:        "/",
+		CorrelationID: correlation.FromContext(r.Context()),
+	})
+}
+
+// LoginRedirect answers a browser navigation that has no session: it goes
+// to the remembered organisation's login, or to the organisation page,
+// carrying the requested path so the user lands where they were going.
+func (p *Provider) LoginRedirect(w http.ResponseWriter, r *http.Request) {
+	returnTo, ok := redirect.Local(r.URL.RequestURI())
+	if !ok {
+		returnTo = ""
+	}
+	page.SecurityHeaders(w.Header())
+	if t, ok := p.rememberedTenant(r); ok {
+		http.Redirect(w, r, loginURL(t.ID, returnTo, ""), http.StatusFound)
+		return
+	}
+	u := SelectPath
+	if returnTo != "" {
+		u += "?" + url.Values{"return_to": {returnTo}}.Encode()
+	}
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// rememberedTenant returns the tenant the browser last signed in with, if
+// it is still configured.
+func (p *Provider) rememberedTenant(r *http.Request) (*Tenant, bool) {
+	name := p.cookies.hostName(tenantCookie)
+	ck, err := r.Cookie(name)
+	if err != nil {
+		return nil, false
+	}
+	var id string
+	if err := p.codec.decode(name, ck.Value, &id); err != nil {
+		return nil, false
+	}
+	return p.tenants.Load().Get(id)
+}
+
+func (p *Provider) rememberTenantCookie(id string) (*http.Cookie, error) {
+	name := p.cookies.hostName(tenantCookie)
+	value, err := p.codec.encode(name, id)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   int(rememberTenantFor / time.Second),
+		HttpOnly: true,
+		Secure:   p.cookies.secure,
+		SameSite: http.SameSiteLaxMode,
+	}, nil
+}
+
+// internalError logs an unexpected failure and shows a generic page.
+func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, t *Tenant, what string, err error) {
+	p.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
+		slog.String("tenant", t.ID), slog.String("op", what), slog.String("error", err.Error()),
+		slog.String("correlation_id", correlation.FromContext(r.Context())))
+	page.Write(w, r, page.Errorf(http.StatusInternalServerError, "Something went wrong while signing you in. Please try again.", err))
+}
