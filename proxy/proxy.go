@@ -1,0 +1,271 @@
+// Package proxy is the gateway's public request path: it routes the
+// gateway's own SAML endpoints to the service provider, and forwards every
+// other request to the upstream with verified identity headers when the
+// session cookie is valid.
+//
+// Requests without a session never reach the upstream. A browser
+// navigation is sent to sign in; anything else (XHR, fetch, WebDAV clients,
+// websockets) gets 401 with a small JSON body, so background requests never
+// start logins or pile up tracking cookies.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sso-gateway/sso-gateway/correlation"
+	"github.com/sso-gateway/sso-gateway/page"
+	"github.com/sso-gateway/sso-gateway/samlsp"
+)
+
+// Authenticator decides who is signed in and how to sign in. *samlsp.Provider
+// implements it.
+type Authenticator interface {
+	// Authenticate returns the request's session; false means none.
+	Authenticate(r *http.Request) (*samlsp.Session, bool)
+	// LoginRedirect sends a browser without a session to sign in.
+	LoginRedirect(w http.ResponseWriter, r *http.Request)
+}
+
+var _ Authenticator = (*samlsp.Provider)(nil)
+
+// Options configure a Proxy.
+type Options struct {
+	// Upstream is the backend; its path, if any, is prefixed to every
+	// forwarded path.
+	Upstream *url.URL
+	// PublicScheme is the scheme browsers use ("https" behind a
+	// TLS-terminating load balancer), sent as X-Forwarded-Proto.
+	PublicScheme string
+	// UpstreamTimeout bounds the wait for response headers; zero means 60s.
+	UpstreamTimeout time.Duration
+	// SAML serves everything under samlsp.PathPrefix.
+	SAML http.Handler
+	Auth Authenticator
+	// Transport overrides the upstream transport, for tests; nil means
+	// NewTransport(UpstreamTimeout).
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+	Metrics   *Metrics
+}
+
+// Proxy is the public handler.
+type Proxy struct {
+	saml    http.Handler
+	auth    Authenticator
+	rp      *httputil.ReverseProxy
+	log     *slog.Logger
+	metrics *Metrics
+}
+
+// New returns the public handler.
+func New(o Options) (*Proxy, error) {
+	if o.Upstream == nil || o.SAML == nil || o.Auth == nil || o.Metrics == nil {
+		return nil, errors.New("proxy: Upstream, SAML, Auth and Metrics are required")
+	}
+	timeout := o.UpstreamTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	transport := o.Transport
+	if transport == nil {
+		transport = NewTransport(timeout)
+	}
+	p := &Proxy{saml: o.SAML, auth: o.Auth, log: o.Logger, metrics: o.Metrics}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	upstream := *o.Upstream
+	scheme := o.PublicScheme
+	p.rp = &httputil.ReverseProxy{
+		// Rewrite, not Director: the hop-by-hop step runs before Rewrite, so
+		// a client's "Connection: X-Remote-User" cannot remove the headers
+		// set here, and the client's X-Forwarded-* are already gone.
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			st := stateFrom(pr.In.Context())
+			pr.SetURL(&upstream)
+			// Keep the path exactly as received: SetURL re-derives RawPath,
+			// which is fine, but never cleans it.
+			pr.SetXForwarded()
+			if scheme != "" {
+				pr.Out.Header.Set("X-Forwarded-Proto", scheme)
+			}
+			setIdentity(pr.Out.Header, st.session)
+			stripGatewayCookies(pr.Out.Header)
+			pr.Out.Header.Set(correlation.Header, correlation.FromContext(pr.In.Context()))
+		},
+		Transport:      transport,
+		BufferPool:     newBufferPool(),
+		ModifyResponse: p.modifyResponse,
+		ErrorHandler:   p.errorHandler,
+		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
+	}
+	return p, nil
+}
+
+// NewTransport returns the upstream transport: many idle connections (the
+// default of two per host would open a new upstream connection for most
+// requests under load), bounded connect and header waits, and no
+// transparent compression so bodies pass through unchanged.
+func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 nil, // never route upstream traffic through an environment proxy
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   512,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+// ServeHTTP routes one public request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The gateway's own paths are matched on the decoded and the escaped
+	// path: "/auth/api/v1/%73aml/..." must not slip past to the upstream
+	// as something the gateway would have answered.
+	if strings.HasPrefix(r.URL.Path, samlsp.PathPrefix) || strings.HasPrefix(r.URL.EscapedPath(), samlsp.PathPrefix) {
+		p.saml.ServeHTTP(w, r)
+		return
+	}
+	s, ok := p.auth.Authenticate(r)
+	if !ok {
+		p.unauthenticated(w, r)
+		return
+	}
+	st := &requestState{session: s, start: time.Now()}
+	// Deferred: the ReverseProxy aborts a response whose upstream body
+	// breaks off by panicking with http.ErrAbortHandler.
+	defer func() { p.metrics.requests.WithLabelValues(st.outcome()).Inc() }()
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// unauthenticated answers a request without a valid session.
+func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	if isNavigation(r) {
+		p.metrics.requests.WithLabelValues(outcomeLoginRedirect).Inc()
+		p.auth.LoginRedirect(w, r)
+		return
+	}
+	p.metrics.requests.WithLabelValues(outcomeUnauthenticated).Inc()
+	page.WriteJSON(w, http.StatusUnauthorized, map[string]string{
+		"error":          "authentication required",
+		"login_url":      samlsp.SelectPath,
+		"correlation_id": correlation.FromContext(r.Context()),
+	})
+}
+
+// isNavigation reports whether r is a browser loading a page, which may be
+// redirected to sign in. Sec-Fetch-Mode, when the browser sends it, tells
+// a navigation from a fetch() that happens to accept HTML.
+func isNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" && mode != "navigate" {
+		return false
+	}
+	if r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	return page.WantsHTML(r)
+}
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	st := stateFrom(resp.Request.Context())
+	elapsed := time.Since(st.start)
+	p.metrics.upstreamDuration.Observe(elapsed.Seconds())
+	p.metrics.upstreamResponses.WithLabelValues(statusClass(resp.StatusCode)).Inc()
+	st.setOutcome(outcomeProxied)
+	stripGatewaySetCookies(resp.Header)
+	return nil
+}
+
+// errorHandler maps upstream failures to pages: 504 when the upstream did
+// not answer in time, 502 when it could not be reached or broke off.
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateFrom(r.Context())
+	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+		// The client went away; there is nobody to answer.
+		st.setOutcome(outcomeClientClosed)
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		st.setOutcome(outcomeUpstreamTimeout)
+		p.logUpstreamError(r, err)
+		page.Write(w, r, page.Errorf(http.StatusGatewayTimeout, "The document service did not answer in time. Please try again in a moment.", err))
+		return
+	}
+	st.setOutcome(outcomeUpstreamError)
+	p.logUpstreamError(r, err)
+	page.Write(w, r, page.Errorf(http.StatusBadGateway, "The document service is not available right now. Please try again in a moment.", err))
+}
+
+func (p *Proxy) logUpstreamError(r *http.Request, err error) {
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream error",
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("error", err.Error()),
+		slog.String("correlation_id", correlation.FromContext(r.Context())))
+}
+
+// requestState travels in the request context from ServeHTTP to the
+// ReverseProxy callbacks, which run on the same goroutine.
+type requestState struct {
+	session *samlsp.Session
+	start   time.Time
+	out     string
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *requestState {
+	st, _ := ctx.Value(stateKey{}).(*requestState)
+	return st
+}
+
+func (st *requestState) setOutcome(o string) { st.out = o }
+
+func (st *requestState) outcome() string {
+	if st.out == "" {
+		return outcomeUpstreamError
+	}
+	return st.out
+}
+
+func statusClass(code int) string {
+	switch {
+	case code < 200:
+		return "1xx"
+	case code < 300:
+		return "2xx"
+	case code < 400:
+		return "3xx"
+	case code < 500:
+		return "4xx"
+	}
+	return "5xx"
+}
+
+// bufferPool recycles the 32 KiB copy buffers of streamed bodies.
+type bufferPool struct{ pool sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (bp *bufferPool) Get() []byte  { return *(bp.pool.Get().(*[]byte)) }
+func (bp *bufferPool) Put(b []byte) { bp.pool.Put(&b) }
