@@ -1,0 +1,303 @@
+// Package demo runs the whole product on one machine with no files to
+// prepare: a demo Entra-like identity provider with the user B.Simon, a demo
+// document service as the upstream, and the gateway in front of it with two
+// tenants, all on 127.0.0.1.
+//
+// The gateway is configured exactly as in production: Run writes a config
+// file, key pair and IdP metadata into a folder and loads them with the same
+// code as "sso-gateway -config".
+package demo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/demo/docs"
+	"github.com/sso-gateway/sso-gateway/demo/idp"
+	"github.com/sso-gateway/sso-gateway/gateway"
+	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+)
+
+// Default addresses; each can be overridden.
+const (
+	DefaultListen         = "127.0.0.1:8080"
+	DefaultAdminListen    = "127.0.0.1:9090"
+	DefaultIdPListen      = "127.0.0.1:8081"
+	DefaultUpstreamListen = "127.0.0.1:8082"
+)
+
+// The demo's people and organisations.
+const (
+	Username      = "B.Simon"
+	UserEmail     = "B.Simon@contoso.example"
+	DirectoryID   = "6f1c3a7e-8d2b-4c5e-9a0f-1b2c3d4e5f60"
+	GroupDocUsers = "9f3b7c1e-2a4d-4e8f-b6c5-0d1e2f3a4b5c"
+)
+
+// Tenant is a demo tenant.
+type Tenant struct {
+	ID, Name, EmailDomain string
+}
+
+// Tenants returns the demo's two customers. Both are connected to the same
+// demo directory, like two Customer_IDs of one company: the gateway keeps
+// them apart by audience.
+func Tenants() []Tenant {
+	return []Tenant{
+		{ID: "contoso", Name: "Contoso Documents", EmailDomain: "contoso.example"},
+		{ID: "fabrikam", Name: "Fabrikam Documents", EmailDomain: "fabrikam.example"},
+	}
+}
+
+// Options configure the demo.
+type Options struct {
+	Listen, AdminListen, IdPListen, UpstreamListen string
+	// Password is B.Simon's password; "" generates one.
+	Password string
+	// Dir holds the generated config, keys and documents; "" makes a
+	// temporary folder that is removed at exit.
+	Dir    string
+	Logger *slog.Logger
+	// Ready, if set, is called with the running demo's URLs.
+	Ready func(URLs)
+}
+
+// URLs are where the running demo can be reached.
+type URLs struct {
+	Gateway, IdP, Upstream, Admin string
+	Password                      string
+	ConfigFile                    string
+}
+
+// Run starts the demo and serves until ctx ends.
+func Run(ctx context.Context, o Options, stdout io.Writer) error {
+	if o.Listen == "" {
+		o.Listen = DefaultListen
+	}
+	if o.AdminListen == "" {
+		o.AdminListen = DefaultAdminListen
+	}
+	if o.IdPListen == "" {
+		o.IdPListen = DefaultIdPListen
+	}
+	if o.UpstreamListen == "" {
+		o.UpstreamListen = DefaultUpstreamListen
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Password == "" {
+		o.Password = randomPassword()
+	}
+	if o.Dir == "" {
+		dir, err := os.MkdirTemp("", "sso-gateway-demo-")
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		o.Dir = dir
+	}
+
+	// Listen first, so ports given as 0 are known before anything is
+	// configured with them.
+	var lc net.ListenConfig
+	listeners := map[string]net.Listener{}
+	defer func() {
+		for _, ln := range listeners {
+			ln.Close()
+		}
+	}()
+	for name, addr := range map[string]string{"gateway": o.Listen, "admin": o.AdminListen, "idp": o.IdPListen, "upstream": o.UpstreamListen} {
+		ln, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			return fmt.Errorf("demo: listen for %s on %s: %w (choose another address with a flag)", name, addr, err)
+		}
+		listeners[name] = ln
+	}
+	urls := URLs{
+		Gateway:  "http://" + listeners["gateway"].Addr().String(),
+		IdP:      "http://" + listeners["idp"].Addr().String(),
+		Upstream: "http://" + listeners["upstream"].Addr().String(),
+		Admin:    "http://" + listeners["admin"].Addr().String(),
+		Password: o.Password,
+	}
+
+	docDir := filepath.Join(o.Dir, "documents")
+	if err := os.MkdirAll(docDir, 0o755); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	docService, err := docs.New(docs.Options{Dir: docDir, Logger: o.Logger.With("component", "docs")})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+
+	idpURL, _ := url.Parse(urls.IdP)
+	identity, err := idp.New(idp.Options{
+		URL:         idpURL,
+		DirectoryID: DirectoryID,
+		Users: []idp.User{{
+			Username:    Username,
+			Password:    o.Password,
+			Email:       UserEmail,
+			DisplayName: "B. Simon",
+			GivenName:   "B.",
+			Surname:     "Simon",
+			Groups:      []string{GroupDocUsers},
+		}},
+		Logger: o.Logger.With("component", "idp"),
+	})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+
+	cfgFile, err := writeConfig(o.Dir, urls, listeners["gateway"].Addr().String(), listeners["admin"].Addr().String(), identity)
+	if err != nil {
+		return err
+	}
+	urls.ConfigFile = cfgFile
+	cfg, err := config.Load(cfgFile, os.LookupEnv)
+	if err != nil {
+		return fmt.Errorf("demo: generated config: %w", err)
+	}
+	gw, err := gateway.Build(ctx, cfg, gateway.Deps{
+		Logger:   o.Logger.With("component", "gateway"),
+		Registry: prometheus.NewRegistry(),
+		Version:  "demo",
+	})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	for _, t := range Tenants() {
+		tenant, _ := gw.Provider().CurrentTenants().Get(t.ID)
+		md, err := xml.Marshal(tenant.Metadata())
+		if err != nil {
+			return fmt.Errorf("demo: SP metadata: %w", err)
+		}
+		if err := identity.AddApp(idp.App{ID: t.ID, Name: t.Name, Metadata: md}); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+
+	eg, egCtx := errgroup.WithContext(ctx)
+	for name, h := range map[string]http.Handler{"idp": identity, "upstream": docService} {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		ln := listeners[name]
+		eg.Go(func() error {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("demo: %s: %w", name, err)
+			}
+			return nil
+		})
+		eg.Go(func() error {
+			<-egCtx.Done()
+			shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(shutdownCtx)
+		})
+	}
+	eg.Go(func() error { return gw.ServeListeners(egCtx, listeners["gateway"], listeners["admin"]) })
+
+	printWelcome(stdout, urls)
+	if o.Ready != nil {
+		o.Ready(urls)
+	}
+	return eg.Wait()
+}
+
+// writeConfig writes the demo's keys, IdP metadata and config file.
+func writeConfig(dir string, urls URLs, listen, adminListen string, identity *idp.IdP) (string, error) {
+	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sso-gateway demo SP"})
+	if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	md, err := identity.MetadataXML()
+	if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	files := map[string][]byte{
+		"sp.crt":                          sp.CertPEM(),
+		"sp.key":                          sp.KeyPEM(),
+		"demo-idp-federationmetadata.xml": md,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return "", fmt.Errorf("demo: %w", err)
+		}
+	}
+	cfg := fmt.Sprintf(`# Generated by "sso-gateway demo". The same format as a production config.
+public_url: %s
+listen: %s
+admin_listen: %s
+upstream: %s
+sp:
+  cert_file: sp.crt
+  key_file: sp.key
+session:
+  lifetime: 8h
+  keys:
+    - hash_key: %s
+      block_key: %s
+tenants:
+`, urls.Gateway, listen, adminListen, urls.Upstream, randomKey(32), randomKey(32))
+	for _, t := range Tenants() {
+		cfg += fmt.Sprintf(`  - id: %s
+    idp_metadata_file: demo-idp-federationmetadata.xml
+    email_domains: [%s]
+    allow_idp_initiated: true
+    default_relay_state: /
+`, t.ID, t.EmailDomain)
+	}
+	name := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(name, []byte(cfg), 0o600); err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	return name, nil
+}
+
+func printWelcome(w io.Writer, u URLs) {
+	fmt.Fprintf(w, `
+sso-gateway demo is running. Press Ctrl-C to stop.
+
+  Open this URL:   %s/
+  Sign in as:      %s  (on the demo IdP: username %s, password %s)
+
+  Demo IdP:        %s/  (My Apps: tiles start IdP-initiated logins)
+  Upstream:        %s/  (the document service; in production only the gateway may reach it)
+  Metrics, health: %s/metrics  %s/healthz  %s/readyz
+  Config used:     %s
+
+Tenants (Customer_IDs), as an admin would set them up in Entra ID:
+`, u.Gateway, UserEmail, Username, u.Password, u.IdP, u.Upstream, u.Admin, u.Admin, u.Admin, u.ConfigFile)
+	for _, t := range Tenants() {
+		fmt.Fprintf(w, "  %-9s Identifier and Reply URL: %s/auth/api/v1/saml/login/%s   (users @%s)\n", t.ID, u.Gateway, t.ID, t.EmailDomain)
+	}
+	fmt.Fprintln(w)
+}
+
+func randomKey(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func randomPassword() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// adminHandler serves the admin listener: metrics and health. It is never
+// mounted on the public listener.
+func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Handler {
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo(version),
+	)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", g.serveReady)
+	return mux
+}
+
+// serveReady answers 200 when the configuration is loaded and every tenant
+// is usable, 503 while draining or when a tenant is not usable, listing
+// each tenant's state.
+func (g *Gateway) serveReady(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	tenants := g.provider.CurrentTenants().List()
+	status := http.StatusOK
+	if g.draining.Load() {
+		status = http.StatusServiceUnavailable
+	}
+	if len(tenants) == 0 {
+		status = http.StatusServiceUnavailable
+	}
+	var body []byte
+	if g.draining.Load() {
+		body = append(body, "draining\n"...)
+	}
+	for _, t := range tenants {
+		body = fmt.Appendf(body, "tenant %s: ready (%d signing certificates)\n", t.ID, len(t.IDP.SigningCerts))
+	}
+	if status == http.StatusOK {
+		body = append(body, "ready\n"...)
+	} else {
+		body = append(body, "not ready\n"...)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// buildInfo is sso_gateway_build_info: constant 1, labelled with the
+// version, the VCS revision and the Go version the binary was built with.
+func buildInfo(version string) prometheus.Collector {
+	revision := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				revision = s.Value
+			}
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "sso_gateway_build_info",
+		Help:        "Build information; the value is always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
+	})
+	g.Set(1)
+	return g
+}
