@@ -59,7 +59,14 @@ type LookupEnv func(key string) (string, bool)
 // Relative paths in it are relative to the file's folder. The error, if any,
 // joins one *Problem per thing wrong.
 func Load(path string, env LookupEnv) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Problem{Msg: fmt.Sprintf("read config: %v", err)}
+	}
+	defer f.Close()
+	// Read one byte past the limit so an endless file (a pipe, /dev/zero)
+	// is refused instead of exhausting memory.
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
 		return nil, &Problem{Msg: fmt.Sprintf("read config: %v", err)}
 	}
@@ -81,7 +88,7 @@ const maxConfigSize = 4 << 20
 // Parse decodes, defaults and validates a configuration document. dir is the
 // folder relative paths are resolved against.
 //
-// When the document decodes but does not validate, Parse returns the error
+// When the document is YAML but has problems, Parse returns the error
 // together with a partial Config, so that a checker can go on to report
 // problems that only show when the named files are loaded. A caller that
 // gets an error must not use the Config for anything else.
@@ -90,72 +97,171 @@ func Parse(data []byte, dir string, env LookupEnv) (*Config, error) {
 		return nil, &Problem{Msg: fmt.Sprintf("config is larger than %d bytes", maxConfigSize)}
 	}
 	var raw file
-	if err := decode(data, &raw); err != nil {
+	d, err := decode(data, &raw)
+	if err != nil {
 		return nil, err
 	}
+	if d.fatal {
+		return nil, errors.Join(d.problems...)
+	}
+	// Validate even when decoding found unknown keys or type errors: a
+	// typo must not hide every other problem in the file. A value that did
+	// not decode is not also reported as missing.
 	v := &validator{dir: dir, env: env}
 	cfg := v.config(&raw)
-	if len(v.problems) > 0 {
-		return cfg, errors.Join(v.problems...)
+	problems := d.problems
+	for _, p := range v.problems {
+		if !d.consequence(p.(*Problem)) {
+			problems = append(problems, p)
+		}
+	}
+	if len(problems) > 0 {
+		return cfg, errors.Join(problems...)
 	}
 	return cfg, nil
 }
 
-// decode strictly decodes data into out. Unknown keys and type mismatches are
-// reported with their key paths.
-func decode(data []byte, out *file) error {
+// decoded is what decode found wrong.
+type decoded struct {
+	problems []error
+	// brokenPaths did not decode; validation problems at or under them
+	// are consequences and not reported.
+	brokenPaths []string
+	// fatal means the document could not be decoded at all, so validating
+	// it would only report every key as missing.
+	fatal bool
+}
+
+func (d *decoded) add(p *Problem) {
+	d.problems = append(d.problems, p)
+	if p.Path == "" {
+		d.fatal = true
+		return
+	}
+	d.brokenPaths = append(d.brokenPaths, p.Path)
+}
+
+// consequence reports whether a validation problem only follows from a
+// value that did not decode: it is at or under that value's path, or it is
+// about that key of its parent ("exactly one of hash_key, ..." when
+// hash_key held a mapping).
+func (d *decoded) consequence(p *Problem) bool {
+	for _, b := range d.brokenPaths {
+		if p.Path == b || isUnder(p.Path, b) {
+			return true
+		}
+		if isUnder(b, p.Path) {
+			key := b[strings.LastIndexAny(b, ".")+1:]
+			if strings.Contains(p.Msg, key) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decode decodes data into out, as far as it can. It returns an error only
+// when data is not a single YAML document; unknown keys and type mismatches
+// are returned as problems with their key paths, and the rest of the
+// document is still decoded.
+func decode(data []byte, out *file) (*decoded, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return &Problem{Msg: "config is empty"}
+			return nil, &Problem{Msg: "config is empty"}
 		}
-		return &Problem{Msg: fmt.Sprintf("invalid YAML: %v", err)}
+		return nil, &Problem{Msg: fmt.Sprintf("invalid YAML: %v", err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return &Problem{Msg: "config must hold exactly one YAML document"}
+		return nil, &Problem{Msg: "config must hold exactly one YAML document"}
 	}
 
-	lines := map[int]string{}
-	var problems []error
-	checkKeys(&doc, reflect.TypeFor[file](), "", lines, &problems)
-	if len(problems) > 0 {
-		return errors.Join(problems...)
-	}
+	d := &decoded{}
+	w := &keyWalker{lines: map[int]string{}, shapeLines: map[int]bool{}, d: d}
+	w.check(&doc, reflect.TypeFor[file](), "")
 	if err := doc.Decode(out); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
-			return &Problem{Msg: fmt.Sprintf("invalid YAML: %v", err)}
+			return nil, &Problem{Msg: fmt.Sprintf("invalid YAML: %v", err)}
 		}
 		for _, msg := range te.Errors {
-			problems = append(problems, typeProblem(msg, lines))
+			p := typeProblem(msg, w.lines, w.shapeLines)
+			switch {
+			case p == nil:
+			case !strings.Contains(msg, "cannot unmarshal"):
+				// Anything else (a duplicate key) stops yaml.v3 from
+				// decoding the rest of the document.
+				d.problems = append(d.problems, p)
+				d.fatal = true
+			default:
+				d.add(p)
+			}
 		}
-		return errors.Join(problems...)
 	}
-	return nil
+	return d, nil
 }
 
 var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
 
+// ambiguous marks a line that holds more than one key (flow style), where
+// a yaml error, which only gives the line, cannot be pinned to one key.
+const ambiguous = "\x00"
+
 // typeProblem turns a yaml.v3 type error ("line 7: cannot unmarshal ...")
-// into a Problem at the key path that starts on that line.
-func typeProblem(msg string, lines map[int]string) *Problem {
+// into a Problem at the key path that starts on that line, or nil when the
+// walker already reported that line's value as the wrong shape.
+func typeProblem(msg string, lines map[int]string, shapeLines map[int]bool) *Problem {
 	m := yamlLine.FindStringSubmatch(msg)
 	if m == nil {
 		return &Problem{Msg: msg}
 	}
 	n, _ := strconv.Atoi(m[1])
-	if path, ok := lines[n]; ok {
+	if shapeLines[n] {
+		return nil
+	}
+	if path, ok := lines[n]; ok && path != ambiguous {
 		return &Problem{Path: path, Msg: m[2]}
 	}
 	return &Problem{Msg: msg}
 }
 
-// checkKeys walks the YAML tree alongside the Go type it decodes into,
-// reporting every key that has no field, and records the key path of every
-// line so that later errors can name the key.
-func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, problems *[]error) {
+// recordLine notes that path starts on line. A list item and its first key
+// share a line ("- id: acme"): the deeper path wins. Two unrelated keys on
+// one line make it ambiguous.
+func recordLine(lines map[int]string, line int, path string) {
+	prev, seen := lines[line]
+	switch {
+	case !seen || isUnder(path, prev):
+		lines[line] = path
+	case prev == path || prev == ambiguous || isUnder(prev, path):
+	default:
+		lines[line] = ambiguous
+	}
+}
+
+// isUnder reports whether path is a key path inside parent.
+func isUnder(path, parent string) bool {
+	return strings.HasPrefix(path, parent+".") || strings.HasPrefix(path, parent+"[")
+}
+
+// keyWalker walks the YAML tree alongside the Go type it decodes into,
+// reporting every key that has no field and every value of the wrong shape,
+// and records the key path of every line so that yaml's own errors, which
+// only give a line, can name the key.
+type keyWalker struct {
+	lines      map[int]string
+	shapeLines map[int]bool
+	d          *decoded
+}
+
+func (w *keyWalker) shape(path, want string, n *yaml.Node) {
+	w.shapeLines[n.Line] = true
+	w.d.add(&Problem{Path: path, Msg: fmt.Sprintf("must be a %s (line %d)", want, n.Line)})
+}
+
+func (w *keyWalker) check(n *yaml.Node, t reflect.Type, path string) {
 	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
 		n = n.Content[0]
 	}
@@ -165,40 +271,56 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string, lines map[int]string, 
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if path != "" {
-		if _, seen := lines[n.Line]; !seen {
-			lines[n.Line] = path
-		}
-	}
+	isNull := n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				*problems = append(*problems, &Problem{Path: path, Msg: fmt.Sprintf("must be a mapping (line %d)", n.Line)})
+			if !isNull {
+				w.shape(path, "mapping", n)
 			}
 			return
 		}
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key, val := n.Content[i], n.Content[i+1]
+			if key.Value == "<<" && key.Tag == "!!merge" {
+				// A merge key (<<: *defaults) brings in the keys of the
+				// mapping or mappings it names, at this level.
+				merged := []*yaml.Node{val}
+				if val.Kind == yaml.SequenceNode {
+					merged = val.Content
+				}
+				for _, m := range merged {
+					w.check(m, t, path)
+				}
+				continue
+			}
 			child := joinPath(path, key.Value)
 			f, ok := fields[key.Value]
 			if !ok {
-				*problems = append(*problems, &Problem{Path: child, Msg: fmt.Sprintf("unknown key (line %d)", key.Line)})
+				w.d.problems = append(w.d.problems, &Problem{Path: child, Msg: fmt.Sprintf("unknown key (line %d)", key.Line)})
 				continue
 			}
-			lines[key.Line] = child
-			checkKeys(val, f.Type, child, lines, problems)
+			recordLine(w.lines, key.Line, child)
+			w.check(val, f.Type, child)
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				*problems = append(*problems, &Problem{Path: path, Msg: fmt.Sprintf("must be a list (line %d)", n.Line)})
+			if !isNull {
+				w.shape(path, "list", n)
 			}
 			return
 		}
 		for i, item := range n.Content {
-			checkKeys(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), lines, problems)
+			p := fmt.Sprintf("%s[%d]", path, i)
+			recordLine(w.lines, item.Line, p)
+			w.check(item, t.Elem(), p)
+		}
+	default:
+		// yaml reports a bad scalar at the value's line, which differs
+		// from the key's when the value is a block below it.
+		if path != "" {
+			recordLine(w.lines, n.Line, path)
 		}
 	}
 }

@@ -49,8 +49,8 @@ func (v *validator) config(f *file) *Config {
 	}
 	c.Listen = v.listenAddr("listen", f.Listen, defaultListen)
 	c.AdminListen = v.listenAddr("admin_listen", f.AdminListen, DefaultAdminListen)
-	if c.Listen != "" && c.Listen == c.AdminListen {
-		v.add("admin_listen", "must differ from listen (%s): metrics and health must never be served on the public listener", c.Listen)
+	if sharePort(c.Listen, c.AdminListen) {
+		v.add("admin_listen", "must not share a port with listen (%s and %s): metrics and health must never be served on the public listener", c.AdminListen, c.Listen)
 	}
 
 	c.SP = v.sp("sp", &f.SP)
@@ -135,6 +135,21 @@ func (v *validator) listenAddr(path, s, def string) string {
 		return ""
 	}
 	return s
+}
+
+// sharePort reports whether two listen addresses would bind the same port
+// on a common address: equal hosts, or one of them a wildcard.
+func sharePort(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil || pa != pb || pa == "0" {
+		return false
+	}
+	wildcard := func(h string) bool {
+		ip := net.ParseIP(h)
+		return h == "" || ip != nil && ip.IsUnspecified()
+	}
+	return ha == hb || wildcard(ha) || wildcard(hb)
 }
 
 // file resolves a path from the config against the config's folder and
