@@ -188,8 +188,10 @@ func (p *Provider) CurrentTenants() *Tenants {
 // and SP metadata URL under publicURL. The entity ID and ACS URL are the
 // same URL, as the Entra set-up instructions say.
 func TenantURLs(publicURL *url.URL, id string) (entityID string, acs, metadata *url.URL) {
-	acs = publicURL.JoinPath(LoginPath, id)
-	metadata = publicURL.JoinPath(MetadataPath, id)
+	// Built by hand: url.JoinPath on an empty base path drops the leading
+	// slash, which String hides but a cookie Path attribute does not.
+	acs = &url.URL{Scheme: publicURL.Scheme, Host: publicURL.Host, Path: LoginPath + id}
+	metadata = &url.URL{Scheme: publicURL.Scheme, Host: publicURL.Host, Path: MetadataPath + id}
 	return acs.String(), acs, metadata
 }
 
