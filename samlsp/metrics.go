@@ -46,11 +46,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// initTenant creates the success series of a tenant at zero, so that "no
-// successful logins" can be alerted on from the first scrape.
+// initTenant creates a tenant's success, start and latency series at zero,
+// so that "no successful logins" can be alerted on from the first scrape.
 func (m *Metrics) initTenant(id string) {
 	for _, flow := range []string{flowSP, flowIDP} {
 		m.logins.WithLabelValues(id, flow, "success", "none")
 	}
 	m.loginStarts.WithLabelValues(id)
+	m.loginDuration.WithLabelValues(id)
+	m.flowDuration.WithLabelValues(id)
 }

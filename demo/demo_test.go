@@ -1,0 +1,233 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/html"
+)
+
+// startDemo runs the demo on free ports and returns its URLs and output.
+func startDemo(t *testing.T) (URLs, *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan URLs, 1)
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{
+			Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", IdPListen: "127.0.0.1:0", UpstreamListen: "127.0.0.1:0",
+			Dir:   t.TempDir(),
+			Ready: func(u URLs) { ready <- u },
+		}, out)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo.Run: %v", err)
+		}
+	})
+	select {
+	case u := <-ready:
+		return u, out
+	case err := <-done:
+		t.Fatalf("demo stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not start")
+	}
+	return URLs{}, nil
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// browser is an HTTP client with cookies that asks for HTML like a browser.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, client: &http.Client{Jar: jar, Timeout: 20 * time.Second}}
+}
+
+func (b *browser) do(method, target string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		// The IdP refuses cross-origin credential posts; a browser sends
+		// its own origin.
+		u, _ := url.Parse(target)
+		req.Header.Set("Origin", u.Scheme+"://"+u.Host)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+// submit posts the page's first form with its fields, overridden by set,
+// as a browser would (including the IdP's auto-submitting form).
+func (b *browser) submit(page, base string, set map[string]string) (*http.Response, string) {
+	b.t.Helper()
+	action, fields := parseForm(b.t, page)
+	for k, v := range set {
+		fields.Set(k, v)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	a, err := u.Parse(action)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.do(http.MethodPost, a.String(), fields)
+}
+
+func parseForm(t *testing.T, page string) (string, url.Values) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action string
+	fields := url.Values{}
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			attr := map[string]string{}
+			for _, a := range n.Attr {
+				attr[a.Key] = a.Val
+			}
+			switch n.Data {
+			case "form":
+				if action == "" {
+					action = attr["action"]
+				}
+			case "input":
+				if attr["name"] != "" {
+					fields.Set(attr["name"], attr["value"])
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if action == "" {
+		t.Fatalf("no form in page:\n%s", page)
+	}
+	return action, fields
+}
+
+// TestDemo drives the running demo like a user: SP-initiated login through
+// the organisation page and the IdP's form, an upload and download through
+// the gateway, IdP-initiated login from My Apps into the second tenant,
+// and logout.
+func TestDemo(t *testing.T) {
+	u, out := startDemo(t)
+	for _, want := range []string{u.Gateway + "/", "password " + u.Password, "B.Simon@contoso.example", "/auth/api/v1/saml/login/contoso"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("welcome text lacks %q:\n%s", want, out)
+		}
+	}
+	b := newBrowser(t)
+
+	resp, page := b.do(http.MethodGet, u.Gateway+"/?from=test", nil)
+	if !strings.HasPrefix(resp.Request.URL.Path, "/auth/api/v1/saml/select") {
+		t.Fatalf("an anonymous visit landed on %s, want the organisation page", resp.Request.URL)
+	}
+	resp, page = b.do(http.MethodGet, u.Gateway+"/auth/api/v1/saml/select?"+url.Values{"q": {UserEmail}, "return_to": {"/?from=test"}}.Encode(), nil)
+	if !strings.HasPrefix(resp.Request.URL.String(), u.IdP) {
+		t.Fatalf("the organisation page led to %s, want the IdP", resp.Request.URL)
+	}
+	resp, page = b.submit(page, resp.Request.URL.String(), map[string]string{"user": Username, "password": u.Password})
+	resp, page = b.submit(page, resp.Request.URL.String(), nil) // the auto-posting form
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != u.Gateway+"/?from=test" {
+		t.Fatalf("after login: got %d at %s, want the requested page", resp.StatusCode, resp.Request.URL)
+	}
+	for _, want := range []string{UserEmail, "contoso", "B. Simon", GroupDocUsers} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the document page does not show %q", want)
+		}
+	}
+
+	body := strings.Repeat("privileged and confidential\n", 1000)
+	req, _ := http.NewRequest(http.MethodPut, u.Gateway+"/documents/demo-test.txt", strings.NewReader(body))
+	put, err := b.client.Do(req)
+	if err != nil || put.StatusCode != http.StatusCreated {
+		t.Fatalf("upload through the gateway: %v %v", err, put)
+	}
+	put.Body.Close()
+	if _, got := b.do(http.MethodGet, u.Gateway+"/documents/demo-test.txt", nil); got != body {
+		t.Errorf("download through the gateway returned %d bytes, want %d", len(got), len(body))
+	}
+
+	resp, page = b.do(http.MethodGet, u.IdP+"/login/fabrikam", nil)
+	resp, page = b.submit(page, resp.Request.URL.String(), nil)
+	if resp.Request.URL.String() != u.Gateway+"/" || !strings.Contains(page, `id="remote-tenant">fabrikam<`) {
+		t.Fatalf("IdP-initiated login ended at %s, want / signed in to fabrikam", resp.Request.URL)
+	}
+
+	resp, page = b.do(http.MethodGet, u.Gateway+"/auth/api/v1/saml/logout", nil)
+	if !strings.Contains(page, "You have been signed out") {
+		t.Fatalf("logout page: %s", page)
+	}
+	req, _ = http.NewRequest(http.MethodGet, u.Gateway+"/api/whoami", nil)
+	req.Header.Set("Accept", "application/json")
+	after, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after.Body.Close()
+	if after.StatusCode != http.StatusUnauthorized {
+		t.Errorf("after logout: got %d, want 401", after.StatusCode)
+	}
+
+	_, metrics := b.do(http.MethodGet, u.Admin+"/metrics", nil)
+	for _, want := range []string{
+		`sso_gateway_logins_total{flow="sp",reason="none",result="success",tenant="contoso"} 1`,
+		`sso_gateway_logins_total{flow="idp",reason="none",result="success",tenant="fabrikam"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

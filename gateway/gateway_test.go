@@ -1,0 +1,272 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+	"github.com/sso-gateway/sso-gateway/samlsp"
+)
+
+type testGateway struct {
+	gw       *Gateway
+	cfg      *config.Config
+	idp      *samltest.IdP
+	upstream *httptest.Server
+	hits     *atomic.Int64
+}
+
+// newTestGateway builds a gateway from a real config file, with one tenant
+// "acme" trusting a samltest IdP, in front of upstream.
+func newTestGateway(t *testing.T, upstream http.Handler, extra string) *testGateway {
+	t.Helper()
+	hits := &atomic.Int64{}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		upstream.ServeHTTP(w, r)
+	}))
+	t.Cleanup(up.Close)
+	dir := t.TempDir()
+	idp := samltest.NewIdP(t)
+	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("idp.xml", idp.MetadataXML())
+	write("sp.crt", sp.CertPEM())
+	write("sp.key", sp.KeyPEM())
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
+	write("config.yaml", []byte(fmt.Sprintf(`public_url: https://docs.example.com
+listen: 127.0.0.1:0
+admin_listen: 127.0.0.1:0
+upstream: %s
+shutdown_timeout: 5s
+sp: {cert_file: sp.crt, key_file: sp.key}
+session:
+  keys: [{hash_key: %s, block_key: %s}]
+tenants:
+  - id: acme
+    idp_metadata_file: idp.xml
+    email_domains: [acme.example]
+%s`, up.URL, key, key, extra)))
+	cfg, err := config.Load(filepath.Join(dir, "config.yaml"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := Build(context.Background(), cfg, Deps{Registry: prometheus.NewRegistry(), Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testGateway{gw: gw, cfg: cfg, idp: idp, upstream: up, hits: hits}
+}
+
+// signIn posts an IdP-initiated response for acme and returns the session
+// cookie.
+func (tg *testGateway) signIn(t *testing.T) *http.Cookie {
+	t.Helper()
+	tenant, _ := tg.gw.Provider().CurrentTenants().Get("acme")
+	form := tg.idp.PostForm(t, samltest.Response{Destination: tenant.ACSURL.String(), Audience: tenant.EntityID}, "")
+	req := httptest.NewRequest(http.MethodPost, samlsp.LoginPath+"acme", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec := httptest.NewRecorder()
+	tg.gw.PublicHandler().ServeHTTP(rec, req)
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "__Host-ssogw_session" {
+			return c
+		}
+	}
+	t.Fatalf("sign in: got %d: %s", rec.Code, rec.Body)
+	return nil
+}
+
+func get(t *testing.T, h http.Handler, path string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestMetricsExported: every metric the README documents is exported on the
+// admin listener.
+func TestMetricsExported(t *testing.T) {
+	t.Parallel()
+	tg := newTestGateway(t, http.NotFoundHandler(), "")
+	tg.signIn(t)
+	body := get(t, tg.gw.AdminHandler(), "/metrics").Body.String()
+	for _, name := range []string{
+		"sso_gateway_logins_total",
+		"sso_gateway_login_starts_total",
+		"sso_gateway_login_duration_seconds_bucket",
+		"sso_gateway_login_flow_duration_seconds",
+		"sso_gateway_requests_total",
+		"sso_gateway_upstream_duration_seconds",
+		"sso_gateway_upstream_responses_total",
+		`sso_gateway_build_info{goversion="go`,
+		"go_goroutines",
+		"process_cpu_seconds_total",
+	} {
+		if !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if !strings.Contains(body, `sso_gateway_logins_total{flow="idp",reason="none",result="success",tenant="acme"} 1`) {
+		t.Error("/metrics does not count the login")
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	tg := newTestGateway(t, http.NotFoundHandler(), "")
+	admin := tg.gw.AdminHandler()
+	if rec := get(t, admin, "/healthz"); rec.Code != http.StatusOK {
+		t.Errorf("healthz: got %d, want 200", rec.Code)
+	}
+	rec := get(t, admin, "/readyz")
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "tenant acme: ready") {
+		t.Errorf("readyz: got %d %q, want 200 naming acme", rec.Code, rec.Body)
+	}
+	tg.gw.draining.Store(true)
+	if rec := get(t, admin, "/readyz"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("readyz while draining: got %d, want 503", rec.Code)
+	}
+}
+
+// TestAdminNotOnPublicListener: the public listener never answers the
+// admin paths itself; without a session they are refused, with one they
+// are the upstream's.
+func TestAdminNotOnPublicListener(t *testing.T) {
+	t.Parallel()
+	tg := newTestGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream "+r.URL.Path)
+	}), "")
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		rec := get(t, tg.gw.PublicHandler(), path)
+		if rec.Code != http.StatusUnauthorized || strings.Contains(rec.Body.String(), "go_goroutines") {
+			t.Errorf("%s without a session: got %d, want 401", path, rec.Code)
+		}
+	}
+	session := tg.signIn(t)
+	rec := get(t, tg.gw.PublicHandler(), "/metrics", session)
+	if rec.Body.String() != "upstream /metrics" {
+		t.Errorf("/metrics with a session: got %q, want the upstream's page", rec.Body)
+	}
+}
+
+func TestUnreachableUpstream(t *testing.T) {
+	t.Parallel()
+	tg := newTestGateway(t, http.NotFoundHandler(), "")
+	session := tg.signIn(t)
+	tg.upstream.Close()
+	req := httptest.NewRequest(http.MethodGet, "/documents", nil)
+	req.Header.Set("Accept", "text/html")
+	req.AddCookie(session)
+	rec := httptest.NewRecorder()
+	tg.gw.PublicHandler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusBadGateway || !strings.Contains(rec.Body.String(), rec.Header().Get("X-Correlation-Id")) {
+		t.Fatalf("got %d, want the 502 page with the correlation ID", rec.Code)
+	}
+}
+
+// TestGracefulShutdown: cancelling the context turns readiness off and lets
+// an in-flight request finish; new connections are refused.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	started := make(chan struct{})
+	tg := newTestGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release
+		io.WriteString(w, "finished")
+	}), "")
+	session := tg.signIn(t)
+	public, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The public listener speaks TLS only when configured; here it is
+	// plain HTTP although public_url is https (TLS ends at a load balancer).
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- tg.gw.ServeListeners(ctx, public, admin) }()
+
+	result := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+public.Addr().String()+"/slow", nil)
+		req.AddCookie(session)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			result <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		result <- string(b)
+	}()
+	<-started
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for !tg.gw.draining.Load() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !tg.gw.draining.Load() {
+		t.Fatal("not draining after the context ended")
+	}
+	close(release)
+	if got := <-result; got != "finished" {
+		t.Errorf("in-flight request: got %q, want %q", got, "finished")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("ServeListeners: %v", err)
+	}
+	if _, err := http.Get("http://" + public.Addr().String() + "/"); err == nil {
+		t.Error("the public listener still accepts connections after shutdown")
+	}
+}
+
+func TestBuildReportsMetadataProblemsWithKeyPaths(t *testing.T) {
+	t.Parallel()
+	tg := newTestGateway(t, http.NotFoundHandler(), "")
+	cfg := *tg.cfg
+	bad := filepath.Join(t.TempDir(), "bad.xml")
+	if err := os.WriteFile(bad, []byte("<nope/>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Tenants = append([]config.Tenant{}, cfg.Tenants...)
+	cfg.Tenants = append(cfg.Tenants, config.Tenant{ID: "broken", MetadataFile: bad})
+	u, _ := url.Parse("http://127.0.0.1:1/federationmetadata.xml")
+	cfg.Tenants = append(cfg.Tenants, config.Tenant{ID: "unreachable", MetadataURL: u})
+	_, err := Build(context.Background(), &cfg, Deps{Registry: prometheus.NewRegistry()})
+	ps := config.Problems(err)
+	if len(ps) != 2 || ps[0].Path != "tenants[1].idp_metadata_file" || ps[1].Path != "tenants[2].idp_metadata_url" {
+		t.Fatalf("got %q, want one problem each at tenants[1].idp_metadata_file and tenants[2].idp_metadata_url", ps)
+	}
+}
