@@ -468,16 +468,8 @@ func TestRolloverCertificate(t *testing.T) {
 	next := &samltest.IdP{Key: kp.Key, Cert: kp.Cert}
 	idp := *f.idps[acme]
 	idp.ExtraCerts = []*x509.Certificate{next.Cert}
-	md, err := ParseMetadata(idp.MetadataXML(), f.clock.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	entityID, acs, mdURL := TenantURLs(f.public, acme)
-	old := f.tenant(acme)
-	ts, err := f.p.NewTenants([]TenantOptions{{
-		ID: acme, EntityID: entityID, ACSURL: acs, MetadataURL: mdURL, IDP: md,
-		SPKey: old.sp.Key.(*rsa.PrivateKey), SPCert: old.sp.Certificate, AllowIDPInitiated: true,
-	}})
+	f.idps[acme] = &idp
+	ts, err := f.p.NewTenants([]TenantOptions{tenantOptions(f, acme)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,31 +127,9 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	f.idps[initech] = f.sharedIdP
 	f.idps[globex] = newIdP(keys[1], "22222222-2222-4222-8222-222222222222")
 	f.idps[legacy] = newIdP(keys[2], "33333333-3333-4333-8333-333333333333")
-	sp := keys[3]
 	var tos []TenantOptions
 	for _, id := range allTenants {
-		md, err := ParseMetadata(f.idps[id].MetadataXML(), clock.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		entityID, acs, mdURL := TenantURLs(public, id)
-		to := TenantOptions{
-			ID: id, EntityID: entityID, ACSURL: acs, MetadataURL: mdURL, IDP: md,
-			SPKey: sp.Key, SPCert: sp.Cert,
-			NameIDFormat:      "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
-			AllowIDPInitiated: true,
-			DefaultRelayState: "/",
-			EmailDomains:      []string{id + ".example"},
-		}
-		switch id {
-		case globex:
-			to.AllowIDPInitiated = false
-			to.AllowedGroups = []string{globexGroup}
-			to.DefaultRelayState = "/home"
-		case legacy:
-			to.AllowSHA1 = true
-		}
-		tos = append(tos, to)
+		tos = append(tos, tenantOptions(f, id))
 	}
 	ts, err := p.NewTenants(tos)
 	if err != nil {
@@ -159,6 +137,34 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	}
 	p.SetTenants(ts)
 	return f
+}
+
+// tenantOptions are tenant id's settings in the fixture.
+func tenantOptions(f *fixture, id string) TenantOptions {
+	f.t.Helper()
+	md, err := ParseMetadata(f.idps[id].MetadataXML(), f.clock.Now())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	sp := testKeys()[3]
+	entityID, acs, mdURL := TenantURLs(f.public, id)
+	to := TenantOptions{
+		ID: id, EntityID: entityID, ACSURL: acs, MetadataURL: mdURL, IDP: md,
+		SPKey: sp.Key, SPCert: sp.Cert,
+		NameIDFormat:      "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+		AllowIDPInitiated: true,
+		DefaultRelayState: "/",
+		EmailDomains:      []string{id + ".example"},
+	}
+	switch id {
+	case globex:
+		to.AllowIDPInitiated = false
+		to.AllowedGroups = []string{globexGroup}
+		to.DefaultRelayState = "/home"
+	case legacy:
+		to.AllowSHA1 = true
+	}
+	return to
 }
 
 func (f *fixture) tenant(id string) *Tenant {

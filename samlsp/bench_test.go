@@ -1,0 +1,56 @@
+package samlsp
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// BenchmarkAuthenticate measures what every proxied request pays to read
+// its session: cookie lookup, HMAC check, AES decryption, JSON decoding.
+func BenchmarkAuthenticate(b *testing.B) {
+	f := newFixture(b)
+	ck := f.signIn()
+	req := httptest.NewRequest(http.MethodGet, "/documents", nil)
+	req.AddCookie(&http.Cookie{Name: ck.Name, Value: ck.Value})
+	req.Header.Add("Cookie", "upstream_app_session=abcdef0123456789; theme=dark")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := f.p.Authenticate(req); !ok {
+			b.Fatal("no session")
+		}
+	}
+}
+
+type nopReplayCache struct{}
+
+func (nopReplayCache) Consume(string, time.Time) error { return nil }
+
+// BenchmarkACS measures one login at the ACS: form parsing, crewjam's XML
+// signature verification and validation, and the session cookie. The
+// replay cache is disabled so one response can be posted repeatedly.
+func BenchmarkACS(b *testing.B) {
+	f := newFixture(b)
+	p, err := New(Options{Secure: true, SessionKeys: f.keys, SessionLifetime: time.Hour, Clock: clockwork.NewFakeClockAt(f.clock.Now()),
+		ReplayCache: nopReplayCache{}, Metrics: NewMetrics(prometheus.NewRegistry())})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts, err := p.NewTenants([]TenantOptions{tenantOptions(f, acme)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.SetTenants(ts)
+	f.p = p
+	form := f.idps[acme].PostForm(b, f.response(acme, nil), "")
+	b.ReportAllocs()
+	for b.Loop() {
+		if rec := f.postACS(acme, form); rec.Code != http.StatusSeeOther {
+			b.Fatalf("got %d", rec.Code)
+		}
+	}
+}
