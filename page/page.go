@@ -81,8 +81,21 @@ var (
 		"discover":  mustParse("discover.html"),
 		"signedout": mustParse("signedout.html"),
 	}
-	contentSecurityPolicy = "default-src 'none'; style-src '" + cssHash() + "'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	contentSecurityPolicy = policy(nil)
 )
+
+// policy is the Content-Security-Policy of a page whose forms may lead to
+// formTargets (origins like https://login.microsoftonline.com) besides the
+// gateway itself: browsers apply form-action to every redirect that
+// follows a form submission, so the organisation page must allow the IdPs
+// its form ends at.
+func policy(formTargets []string) string {
+	formAction := "'self'"
+	for _, o := range formTargets {
+		formAction += " " + o
+	}
+	return "default-src 'none'; style-src '" + cssHash() + "'; form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
+}
 
 func mustParse(name string) *template.Template {
 	funcs := template.FuncMap{"css": func() template.CSS { return template.CSS(css) }}
@@ -134,6 +147,17 @@ type SignedOutData struct {
 // with the given status. The page is rendered into a buffer first so that a
 // template failure never leaves a half-written response.
 func Render(w http.ResponseWriter, status int, name string, data any) {
+	render(w, status, name, data, contentSecurityPolicy)
+}
+
+// RenderDiscover writes the organisation page, whose form leads through
+// redirects to one of the IdPs at idpOrigins (scheme://host[:port] values
+// from parsed URLs).
+func RenderDiscover(w http.ResponseWriter, data DiscoverData, idpOrigins []string) {
+	render(w, http.StatusOK, "discover", data, policy(idpOrigins))
+}
+
+func render(w http.ResponseWriter, status int, name string, data any, csp string) {
 	var buf bytes.Buffer
 	if err := templates[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		// The templates are fixed and tested; this cannot happen with the
@@ -143,6 +167,7 @@ func Render(w http.ResponseWriter, status int, name string, data any) {
 	}
 	h := w.Header()
 	SecurityHeaders(h)
+	h.Set("Content-Security-Policy", csp)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)

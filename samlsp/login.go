@@ -121,11 +121,11 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 		ReturnTo:      returnTo,
 		CorrelationID: correlation.FromContext(r.Context()),
 	}
+	ts := p.tenants.Load()
 	if query == "" {
-		page.Render(w, http.StatusOK, "discover", data)
+		page.RenderDiscover(w, data, ts.idpOrigins)
 		return
 	}
-	ts := p.tenants.Load()
 	var t *Tenant
 	hint := ""
 	if _, domain, isEmail := strings.Cut(query, "@"); isEmail {
@@ -142,7 +142,7 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if t == nil {
-		page.Render(w, http.StatusOK, "discover", data)
+		page.RenderDiscover(w, data, ts.idpOrigins)
 		return
 	}
 	http.Redirect(w, r, loginURL(t.ID, returnTo, hint), http.StatusFound)

@@ -303,8 +303,13 @@ func TestSelectPage(t *testing.T) {
 			if strings.Contains(rec.Body.String(), "<script>") {
 				t.Fatal("page echoes an unescaped script tag")
 			}
-			if rec.Header().Get("Content-Security-Policy") == "" || rec.Header().Get("X-Frame-Options") != "DENY" {
+			if rec.Header().Get("X-Frame-Options") != "DENY" {
 				t.Error("page lacks its security headers")
+			}
+			// The form ends, through redirects, at the IdP; browsers apply
+			// form-action to those redirects.
+			if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://login.microsoftonline.com;") {
+				t.Errorf("got CSP %q, want form-action to allow the IdPs' origin", csp)
 			}
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -127,6 +128,9 @@ type Tenants struct {
 	byID     map[string]*Tenant
 	byLower  map[string]*Tenant
 	byDomain map[string]*Tenant
+	// idpOrigins are the origins of every tenant's SSO endpoint, which the
+	// organisation page's form ends at.
+	idpOrigins []string
 }
 
 // List returns the tenants in configuration order.
@@ -163,6 +167,11 @@ func (p *Provider) NewTenants(opts []TenantOptions) (*Tenants, error) {
 		ts.byLower[lower] = t
 		for _, d := range t.EmailDomains {
 			ts.byDomain[d] = t
+		}
+		if u, err := url.Parse(t.IDP.SSOURL); err == nil {
+			if o := u.Scheme + "://" + u.Host; !slices.Contains(ts.idpOrigins, o) {
+				ts.idpOrigins = append(ts.idpOrigins, o)
+			}
 		}
 	}
 	if len(errs) > 0 {

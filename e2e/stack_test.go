@@ -1,0 +1,400 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"log"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/demo/docs"
+	"github.com/sso-gateway/sso-gateway/demo/idp"
+	"github.com/sso-gateway/sso-gateway/gateway"
+	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+)
+
+// The two sites. They have different registrable domains, so the browser
+// treats the IdP's POST to the ACS as cross-site, as it is with Entra.
+const (
+	gatewayHost = "cloudimanage.test"
+	idpHost     = "login.entra.test"
+)
+
+// The demo directory's user.
+const (
+	username  = "B.Simon"
+	userEmail = "B.Simon@contoso.example"
+	userGroup = "9f3b7c1e-2a4d-4e8f-b6c5-0d1e2f3a4b5c"
+)
+
+// tenant is a gateway tenant and its My Apps tile.
+type tenant struct {
+	id, name, emailDomain string
+}
+
+// tenants returns the gateway's two tenants, both connected to the same
+// demo directory.
+func tenants() []tenant {
+	return []tenant{
+		{id: "contoso", name: "Contoso Documents", emailDomain: "contoso.example"},
+		{id: "fabrikam", name: "Fabrikam Documents", emailDomain: "fabrikam.example"},
+	}
+}
+
+// stack is the running product: upstream, IdP and gateway.
+type stack struct {
+	gatewayURL string // https://cloudimanage.test:<port>
+	idpURL     string // https://login.entra.test:<port>
+	password   string // B.Simon's
+	registry   *prometheus.Registry
+	// caSPKI is base64(SHA-256(SubjectPublicKeyInfo)) of the test CA, for
+	// Chromium's --ignore-certificate-errors-spki-list.
+	caSPKI string
+	// log collects the gateway's, the IdP's and the servers' logs; it is
+	// printed when the test fails.
+	log *syncBuffer
+}
+
+// startStack starts the upstream, the IdP and the gateway on 127.0.0.1,
+// and stops them when the test ends.
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{
+		password: rand.Text(),
+		registry: prometheus.NewRegistry(),
+		log:      &syncBuffer{},
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway, IdP and server log:\n%s", s.log.String())
+		}
+	})
+	logger := slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	serverLog := slog.NewLogLogger(logger.With("component", "http.Server").Handler(), slog.LevelWarn)
+
+	ca, err := newTestCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.caSPKI = ca.spki()
+
+	// Listen first, so the ports are known before anything is configured.
+	gatewayLn, idpLn := listen(t), listen(t)
+	s.gatewayURL = "https://" + net.JoinHostPort(gatewayHost, port(gatewayLn))
+	s.idpURL = "https://" + net.JoinHostPort(idpHost, port(idpLn))
+
+	docDir := filepath.Join(t.TempDir(), "documents")
+	if err := os.Mkdir(docDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	docService, err := docs.New(docs.Options{Dir: docDir, Logger: logger.With("component", "docs")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := httptest.NewUnstartedServer(docService)
+	upstream.Config.ErrorLog = serverLog
+	upstream.Config.ReadHeaderTimeout = 10 * time.Second
+	upstream.Start()
+	t.Cleanup(upstream.Close)
+
+	idpURL, err := url.Parse(s.idpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	identity, err := idp.New(idp.Options{
+		URL:         idpURL,
+		DirectoryID: "6f1c3a7e-8d2b-4c5e-9a0f-1b2c3d4e5f60",
+		Users: []idp.User{{
+			Username:    username,
+			Password:    s.password,
+			Email:       userEmail,
+			DisplayName: "B. Simon",
+			GivenName:   "B.",
+			Surname:     "Simon",
+			Groups:      []string{userGroup},
+		}},
+		Logger: logger.With("component", "idp"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfgFile, err := writeConfig(t.TempDir(), s.gatewayURL, gatewayLn.Addr().String(), upstream.URL, identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgFile, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("generated config: %v", err)
+	}
+	gw, err := gateway.Build(t.Context(), cfg, gateway.Deps{
+		Logger:   logger.With("component", "gateway"),
+		Registry: s.registry,
+		Version:  "e2e",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tn := range tenants() {
+		tt, ok := gw.Provider().CurrentTenants().Get(tn.id)
+		if !ok {
+			t.Fatalf("tenant %q not configured", tn.id)
+		}
+		md, err := xml.Marshal(tt.Metadata())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := identity.AddApp(idp.App{ID: tn.id, Name: tn.name, Metadata: md}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	serveTLS(t, idpLn, identity, ca.leaf(t, idpHost), serverLog)
+	serveTLS(t, gatewayLn, gw.PublicHandler(), ca.leaf(t, gatewayHost), serverLog)
+	return s
+}
+
+// writeConfig writes the SP key pair, the IdP metadata and a gateway config
+// into dir, as an operator would, and returns the config file's name.
+func writeConfig(dir, publicURL, listen, upstream string, identity *idp.IdP) (string, error) {
+	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sso-gateway e2e SP"})
+	if err != nil {
+		return "", err
+	}
+	md, err := identity.MetadataXML()
+	if err != nil {
+		return "", err
+	}
+	files := map[string][]byte{
+		"sp.crt":                 sp.CertPEM(),
+		"sp.key":                 sp.KeyPEM(),
+		"federationmetadata.xml": md,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return "", err
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `public_url: %s
+listen: %s
+admin_listen: 127.0.0.1:0
+upstream: %s
+sp:
+  cert_file: sp.crt
+  key_file: sp.key
+session:
+  lifetime: 1h
+  keys:
+    - hash_key: %s
+      block_key: %s
+tenants:
+`, publicURL, listen, upstream, randomKey(32), randomKey(32))
+	for _, tn := range tenants() {
+		fmt.Fprintf(&b, `  - id: %s
+    idp_metadata_file: federationmetadata.xml
+    email_domains: [%s]
+    allow_idp_initiated: true
+    default_relay_state: /
+`, tn.id, tn.emailDomain)
+	}
+	name := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(name, []byte(b.String()), 0o600); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func randomKey(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func port(ln net.Listener) string {
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// serveTLS serves h over TLS with cert on ln until the test ends.
+func serveTLS(t *testing.T, ln net.Listener, h http.Handler, cert tls.Certificate, errorLog *log.Logger) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close() // the one NewUnstartedServer made; ln replaces it
+	srv.Listener = ln
+	srv.Config.ErrorLog = errorLog
+	srv.Config.ReadHeaderTimeout = 10 * time.Second
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+}
+
+// testCA is a certificate authority that exists only for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+func newTestCA() (*testCA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("CA key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: "sso-gateway e2e test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate: %w", err)
+	}
+	return &testCA{cert: cert, key: key}, nil
+}
+
+// spki returns the CA's public key pin in the form Chromium's
+// --ignore-certificate-errors-spki-list takes.
+func (ca *testCA) spki() string {
+	sum := sha256.Sum256(ca.cert.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// leaf issues a server certificate for host. The chain served includes the
+// CA: Chromium matches the SPKI list against the certificates the server
+// sends, since it cannot build a chain to a root it does not know.
+func (ca *testCA) leaf(t *testing.T, host string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: host},
+		DNSNames:     []string{host},
+		NotBefore:    ca.cert.NotBefore,
+		NotAfter:     ca.cert.NotAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key}
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n
+}
+
+// syncBuffer is a bytes.Buffer that servers' goroutines may write to while
+// the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// loginCount is the value of sso_gateway_logins_total for one series.
+func loginCount(t *testing.T, reg *prometheus.Registry, tenant, flow, result, reason string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"tenant": tenant, "flow": flow, "result": result, "reason": reason}
+	for _, mf := range families {
+		if mf.GetName() != "sso_gateway_logins_total" {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if want[lp.GetName()] != lp.GetValue() {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// failedLogins lists the sso_gateway_logins_total failure series that
+// counted anything, as "tenant/flow/reason=N".
+func failedLogins(t *testing.T, reg *prometheus.Registry) []string {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range families {
+		if mf.GetName() != "sso_gateway_logins_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			if v := m.GetCounter().GetValue(); labels["result"] == "failure" && v > 0 {
+				out = append(out, fmt.Sprintf("%s/%s/%s=%g", labels["tenant"], labels["flow"], labels["reason"], v))
+			}
+		}
+	}
+	return out
+}
