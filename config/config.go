@@ -49,6 +49,9 @@ type Config struct {
 	AdminListen string
 	// Upstream is the backend every authenticated request is forwarded to.
 	Upstream *url.URL
+	// UpstreamHost, if not empty, is the Host header sent upstream; empty
+	// keeps the Host the client used.
+	UpstreamHost string
 	// UpstreamTimeout bounds the wait for the upstream's response headers.
 	// Bodies are not bounded: downloads may take as long as they take.
 	UpstreamTimeout time.Duration

@@ -126,3 +126,32 @@ func TestListenersMustNotShareAPort(t *testing.T) {
 		})
 	}
 }
+
+func TestUpstreamHost(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, tt := range []struct {
+		value string
+		ok    bool
+	}{
+		{"backend.internal", true},
+		{"backend.internal:8080", true},
+		{"10.0.0.5:80", true},
+		{"bad host!", false},
+		{"backend:99999", false},
+		{"http://backend", false},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.Parse(marshal(t, apply(t, baseDoc(), edit{"upstream_host", tt.value})), f.dir, envOf(nil))
+			var want []problem
+			if !tt.ok {
+				want = []problem{{"upstream_host", tt.value}}
+			}
+			checkProblems(t, err, want)
+			if tt.ok && cfg.UpstreamHost != tt.value {
+				t.Errorf("got %q, want %q", cfg.UpstreamHost, tt.value)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ type file struct {
 	TLS             *tlsFile     `yaml:"tls"`
 	AdminListen     string       `yaml:"admin_listen"`
 	Upstream        string       `yaml:"upstream"`
+	UpstreamHost    string       `yaml:"upstream_host"`
 	UpstreamTimeout string       `yaml:"upstream_timeout"`
 	ShutdownTimeout string       `yaml:"shutdown_timeout"`
 	SP              spFile       `yaml:"sp"`

@@ -37,6 +37,7 @@ func (v *validator) config(f *file) *Config {
 	c := &Config{}
 	c.PublicURL = v.publicURL("public_url", f.PublicURL)
 	c.Upstream = v.httpURL("upstream", f.Upstream, true)
+	c.UpstreamHost = v.hostPort("upstream_host", f.UpstreamHost)
 	c.UpstreamTimeout = v.duration("upstream_timeout", f.UpstreamTimeout, DefaultUpstreamTimeout)
 	c.ShutdownTimeout = v.duration("shutdown_timeout", f.ShutdownTimeout, DefaultShutdownTimeout)
 
@@ -115,6 +116,27 @@ func (v *validator) duration(path, s string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// hostPort accepts a Host header value: a host name or IP, with an
+// optional port.
+func (v *validator) hostPort(path, s string) string {
+	if s == "" {
+		return ""
+	}
+	host := s
+	if h, port, err := net.SplitHostPort(s); err == nil {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			v.add(path, "invalid port in %q", s)
+			return ""
+		}
+		host = h
+	}
+	if net.ParseIP(host) == nil && !validHostname(host) {
+		v.add(path, "%q is not a host name", s)
+		return ""
+	}
+	return s
 }
 
 func (v *validator) listenAddr(path, s, def string) string {

@@ -100,6 +100,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 
 	px, err := proxy.New(proxy.Options{
 		Upstream:        cfg.Upstream,
+		UpstreamHost:    cfg.UpstreamHost,
 		PublicScheme:    cfg.PublicURL.Scheme,
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		SAML:            provider,

@@ -30,41 +30,62 @@ const (
 	identityPrefix = "x-remote-"
 )
 
-// Forwarding headers a client might send to pose as another address. The
-// ReverseProxy's Rewrite mode already drops Forwarded and X-Forwarded-*;
-// X-Real-Ip is not part of that set.
-const headerRealIP = "X-Real-Ip"
+// reservedHeaders are the other headers only the gateway sets: forwarding
+// information a client might forge to pose as another address or host, and
+// the correlation ID. ReverseProxy's Rewrite mode drops the canonical
+// spellings of some of them; deleteReserved drops every spelling.
+var reservedHeaders = []string{"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-real-ip", "x-correlation-id"}
 
-// isIdentityHeader reports whether a header name would be read as an
-// identity header by some backend: many (CGI, PHP, nginx with
-// underscores_in_headers) treat '_' and '-' alike and ignore case.
-func isIdentityHeader(name string) bool {
-	if len(name) < len(identityPrefix) {
+// normalEqual reports whether name, read the way many backends read header
+// names (CGI, PHP, nginx with underscores_in_headers: any case, '_' for
+// '-'), starts with (prefix true) or equals want, which is lower case.
+func normalEqual(name, want string, prefix bool) bool {
+	if len(name) < len(want) || !prefix && len(name) != len(want) {
 		return false
 	}
-	for i := 0; i < len(identityPrefix); i++ {
+	for i := 0; i < len(want); i++ {
 		c := name[i]
 		if c == '_' {
 			c = '-'
 		} else if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		if c != identityPrefix[i] {
+		if c != want[i] {
 			return false
 		}
 	}
 	return true
 }
 
-// setIdentity removes every inbound identity header and sets the verified
-// ones from s.
+// isIdentityHeader reports whether a backend could read a header name as
+// one of the identity headers.
+func isIdentityHeader(name string) bool {
+	return normalEqual(name, identityPrefix, true)
+}
+
+// isReservedHeader reports whether a header name is an identity header or
+// one of reservedHeaders, in any spelling.
+func isReservedHeader(name string) bool {
+	if isIdentityHeader(name) {
+		return true
+	}
+	for _, r := range reservedHeaders {
+		if normalEqual(name, r, false) {
+			return true
+		}
+	}
+	return false
+}
+
+// setIdentity removes every inbound identity, forwarding and correlation
+// header, in every spelling, and sets the verified identity from s. The
+// forwarding headers are set afterwards by the caller.
 func setIdentity(h http.Header, s *samlsp.Session) {
 	for name := range h {
-		if isIdentityHeader(name) {
+		if isReservedHeader(name) {
 			delete(h, name)
 		}
 	}
-	h.Del(headerRealIP)
 	h[HeaderUser] = []string{s.NameID}
 	h[HeaderEmail] = []string{s.Email}
 	h[HeaderName] = []string{s.Name}

@@ -47,6 +47,10 @@ type Options struct {
 	PublicScheme string
 	// UpstreamTimeout bounds the wait for response headers; zero means 60s.
 	UpstreamTimeout time.Duration
+	// UpstreamHost, if set, is the Host header sent upstream. Empty keeps
+	// the Host the client used, as most legacy backends need to build
+	// absolute URLs (WebDAV Destination headers, redirects) that work.
+	UpstreamHost string
 	// SAML serves everything under samlsp.PathPrefix.
 	SAML http.Handler
 	Auth Authenticator
@@ -85,6 +89,7 @@ func New(o Options) (*Proxy, error) {
 	}
 	upstream := *o.Upstream
 	scheme := o.PublicScheme
+	upstreamHost := o.UpstreamHost
 	p.rp = &httputil.ReverseProxy{
 		// Rewrite, not Director: the hop-by-hop step runs before Rewrite, so
 		// a client's "Connection: X-Remote-User" cannot remove the headers
@@ -92,13 +97,19 @@ func New(o Options) (*Proxy, error) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			st := stateFrom(pr.In.Context())
 			pr.SetURL(&upstream)
-			// Keep the path exactly as received: SetURL re-derives RawPath,
-			// which is fine, but never cleans it.
+			// ReverseProxy drops query parameters it cannot parse (";",
+			// bad escapes) and SetURL re-encodes the rest; the gateway makes
+			// no decision on the query, so it goes upstream as received.
+			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+			pr.Out.Host = upstreamHost
+			if upstreamHost == "" {
+				pr.Out.Host = pr.In.Host
+			}
+			setIdentity(pr.Out.Header, st.session)
 			pr.SetXForwarded()
 			if scheme != "" {
 				pr.Out.Header.Set("X-Forwarded-Proto", scheme)
 			}
-			setIdentity(pr.Out.Header, st.session)
 			stripGatewayCookies(pr.Out.Header)
 			pr.Out.Header.Set(correlation.Header, correlation.FromContext(pr.In.Context()))
 		},
