@@ -221,10 +221,21 @@ func TestDemo(t *testing.T) {
 		t.Errorf("after logout: got %d, want 401", after.StatusCode)
 	}
 
+	// A user who is not signed in at the IdP clicks a My Apps tile: the
+	// IdP asks for the password, then finishes the IdP-initiated login.
+	fresh := newBrowser(t)
+	resp, page = fresh.do(http.MethodGet, u.IdP+"/login/contoso", nil)
+	resp, page = fresh.submit(page, resp.Request.URL.String(), map[string]string{"user": Username, "password": u.Password, "next": "/login/contoso"})
+	resp, page = fresh.submit(page, resp.Request.URL.String(), nil)
+	if resp.Request.URL.String() != u.Gateway+"/" || !strings.Contains(page, `id="remote-tenant">contoso<`) {
+		t.Fatalf("IdP-initiated login from a fresh browser ended at %s, want / signed in to contoso", resp.Request.URL)
+	}
+
 	_, metrics := b.do(http.MethodGet, u.Admin+"/metrics", nil)
 	for _, want := range []string{
 		`sso_gateway_logins_total{flow="sp",reason="none",result="success",tenant="contoso"} 1`,
 		`sso_gateway_logins_total{flow="idp",reason="none",result="success",tenant="fabrikam"} 1`,
+		`sso_gateway_logins_total{flow="idp",reason="none",result="success",tenant="contoso"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)

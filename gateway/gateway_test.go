@@ -34,7 +34,7 @@ type testGateway struct {
 
 // newTestGateway builds a gateway from a real config file, with one tenant
 // "acme" trusting a samltest IdP, in front of upstream.
-func newTestGateway(t *testing.T, upstream http.Handler, extra string) *testGateway {
+func newTestGateway(t testing.TB, upstream http.Handler, extra string) *testGateway {
 	t.Helper()
 	hits := &atomic.Int64{}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +83,7 @@ tenants:
 
 // signIn posts an IdP-initiated response for acme and returns the session
 // cookie.
-func (tg *testGateway) signIn(t *testing.T) *http.Cookie {
+func (tg *testGateway) signIn(t testing.TB) *http.Cookie {
 	t.Helper()
 	tenant, _ := tg.gw.Provider().CurrentTenants().Get("acme")
 	form := tg.idp.PostForm(t, samltest.Response{Destination: tenant.ACSURL.String(), Audience: tenant.EntityID}, "")
