@@ -148,25 +148,16 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 	}
 
 	idpURL, _ := url.Parse(urls.IdP)
-	identity, err := idp.New(idp.Options{
-		URL:         idpURL,
-		DirectoryID: DirectoryID,
-		Users: []idp.User{{
-			Username:    Username,
-			Password:    o.Password,
-			Email:       UserEmail,
-			DisplayName: "B. Simon",
-			GivenName:   "B.",
-			Surname:     "Simon",
-			Groups:      []string{GroupDocUsers},
-		}},
-		Logger: o.Logger.With("component", "idp"),
-	})
+	identity, err := NewIdP(idpURL, o.Password, o.Logger.With("component", "idp"))
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
+		return err
 	}
-
-	cfgFile, err := writeConfig(o.Dir, urls, listeners["gateway"].Addr().String(), listeners["admin"].Addr().String(), identity)
+	cfgFile, err := WriteConfig(o.Dir, ConfigOptions{
+		PublicURL:   urls.Gateway,
+		Listen:      listeners["gateway"].Addr().String(),
+		AdminListen: listeners["admin"].Addr().String(),
+		Upstream:    urls.Upstream,
+	}, identity)
 	if err != nil {
 		return err
 	}
@@ -183,15 +174,8 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	for _, t := range Tenants() {
-		tenant, _ := gw.Provider().CurrentTenants().Get(t.ID)
-		md, err := xml.Marshal(tenant.Metadata())
-		if err != nil {
-			return fmt.Errorf("demo: SP metadata: %w", err)
-		}
-		if err := identity.AddApp(idp.App{ID: t.ID, Name: t.Name, Metadata: md}); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
+	if err := RegisterApps(identity, gw); err != nil {
+		return err
 	}
 
 	eg, egCtx := errgroup.WithContext(ctx)
@@ -220,8 +204,40 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 	return eg.Wait()
 }
 
-// writeConfig writes the demo's keys, IdP metadata and config file.
-func writeConfig(dir string, urls URLs, listen, adminListen string, identity *idp.IdP) (string, error) {
+// NewIdP returns the demo IdP, reached at u, with the user B.Simon.
+func NewIdP(u *url.URL, password string, log *slog.Logger) (*idp.IdP, error) {
+	identity, err := idp.New(idp.Options{
+		URL:         u,
+		DirectoryID: DirectoryID,
+		Users: []idp.User{{
+			Username:    Username,
+			Password:    password,
+			Email:       UserEmail,
+			DisplayName: "B. Simon",
+			GivenName:   "B.",
+			Surname:     "Simon",
+			Groups:      []string{GroupDocUsers},
+		}},
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	return identity, nil
+}
+
+// ConfigOptions are the addresses a generated gateway config names.
+type ConfigOptions struct {
+	PublicURL   string // what browsers use, e.g. http://127.0.0.1:8080
+	Listen      string
+	AdminListen string
+	Upstream    string
+}
+
+// WriteConfig writes an SP key pair, the IdP's federation metadata and a
+// gateway config with the demo's tenants into dir, as an operator would,
+// and returns the config file's name.
+func WriteConfig(dir string, o ConfigOptions, identity *idp.IdP) (string, error) {
 	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sso-gateway demo SP"})
 	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
@@ -254,7 +270,7 @@ session:
     - hash_key: %s
       block_key: %s
 tenants:
-`, urls.Gateway, listen, adminListen, urls.Upstream, randomKey(32), randomKey(32))
+`, o.PublicURL, o.Listen, o.AdminListen, o.Upstream, randomKey(32), randomKey(32))
 	for _, t := range Tenants() {
 		cfg += fmt.Sprintf(`  - id: %s
     idp_metadata_file: demo-idp-federationmetadata.xml
@@ -268,6 +284,25 @@ tenants:
 		return "", fmt.Errorf("demo: %w", err)
 	}
 	return name, nil
+}
+
+// RegisterApps gives the IdP every tenant's SP metadata, as an admin
+// creating the enterprise applications would, with a My Apps tile each.
+func RegisterApps(identity *idp.IdP, gw *gateway.Gateway) error {
+	for _, t := range Tenants() {
+		tenant, ok := gw.Provider().CurrentTenants().Get(t.ID)
+		if !ok {
+			return fmt.Errorf("demo: tenant %q is not configured", t.ID)
+		}
+		md, err := xml.Marshal(tenant.Metadata())
+		if err != nil {
+			return fmt.Errorf("demo: SP metadata: %w", err)
+		}
+		if err := identity.AddApp(idp.App{ID: t.ID, Name: t.Name, Metadata: md}); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	return nil
 }
 
 func printWelcome(w io.Writer, u URLs) {

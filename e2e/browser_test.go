@@ -8,6 +8,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/sso-gateway/sso-gateway/demo"
 )
 
 // Gateway paths and cookie names, as a browser sees them on https.
@@ -95,7 +97,7 @@ func spInitiated(t *testing.T, s *session) {
 	}
 
 	s.tab.do(t, "choose the organisation by email and reach the IdP",
-		chromedp.SendKeys(chromedp.ID("q"), userEmail),
+		chromedp.SendKeys(chromedp.ID("q"), demo.UserEmail),
 		chromedp.Click(chromedp.ID("continue")),
 		chromedp.WaitVisible(chromedp.ID("user")),
 	)
@@ -119,7 +121,7 @@ func spInitiated(t *testing.T, s *session) {
 	}
 
 	s.tab.do(t, "sign in at the IdP and come back through the ACS",
-		chromedp.SendKeys(chromedp.ID("user"), username),
+		chromedp.SendKeys(chromedp.ID("user"), demo.Username),
 		chromedp.SendKeys(chromedp.ID("password"), s.password),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.ID("remote-user")),
@@ -206,8 +208,8 @@ func logout(t *testing.T, s *session) {
 // checkIdentity checks the identity the upstream page shows.
 func checkIdentity(t *testing.T, tb *tab, tenant string) {
 	t.Helper()
-	if got := tb.text(t, "remote-user"); got != userEmail {
-		t.Errorf("#remote-user = %q, want %q", got, userEmail)
+	if got := tb.text(t, "remote-user"); got != demo.UserEmail {
+		t.Errorf("#remote-user = %q, want %q", got, demo.UserEmail)
 	}
 	if got := tb.text(t, "remote-tenant"); got != tenant {
 		t.Errorf("#remote-tenant = %q, want %q", got, tenant)

@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/xml"
 	"fmt"
 	"log"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,10 +27,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/demo"
 	"github.com/sso-gateway/sso-gateway/demo/docs"
-	"github.com/sso-gateway/sso-gateway/demo/idp"
 	"github.com/sso-gateway/sso-gateway/gateway"
-	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 )
 
 // The two sites. They have different registrable domains, so the browser
@@ -41,27 +38,6 @@ const (
 	gatewayHost = "cloudimanage.test"
 	idpHost     = "login.entra.test"
 )
-
-// The demo directory's user.
-const (
-	username  = "B.Simon"
-	userEmail = "B.Simon@contoso.example"
-	userGroup = "9f3b7c1e-2a4d-4e8f-b6c5-0d1e2f3a4b5c"
-)
-
-// tenant is a gateway tenant and its My Apps tile.
-type tenant struct {
-	id, name, emailDomain string
-}
-
-// tenants returns the gateway's two tenants, both connected to the same
-// demo directory.
-func tenants() []tenant {
-	return []tenant{
-		{id: "contoso", name: "Contoso Documents", emailDomain: "contoso.example"},
-		{id: "fabrikam", name: "Fabrikam Documents", emailDomain: "fabrikam.example"},
-	}
-}
 
 // stack is the running product: upstream, IdP and gateway.
 type stack struct {
@@ -123,25 +99,16 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	identity, err := idp.New(idp.Options{
-		URL:         idpURL,
-		DirectoryID: "6f1c3a7e-8d2b-4c5e-9a0f-1b2c3d4e5f60",
-		Users: []idp.User{{
-			Username:    username,
-			Password:    s.password,
-			Email:       userEmail,
-			DisplayName: "B. Simon",
-			GivenName:   "B.",
-			Surname:     "Simon",
-			Groups:      []string{userGroup},
-		}},
-		Logger: logger.With("component", "idp"),
-	})
+	identity, err := demo.NewIdP(idpURL, s.password, logger.With("component", "idp"))
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	cfgFile, err := writeConfig(t.TempDir(), s.gatewayURL, gatewayLn.Addr().String(), upstream.URL, identity)
+	cfgFile, err := demo.WriteConfig(t.TempDir(), demo.ConfigOptions{
+		PublicURL:   s.gatewayURL,
+		Listen:      gatewayLn.Addr().String(),
+		AdminListen: "127.0.0.1:0",
+		Upstream:    upstream.URL,
+	}, identity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,80 +124,13 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tn := range tenants() {
-		tt, ok := gw.Provider().CurrentTenants().Get(tn.id)
-		if !ok {
-			t.Fatalf("tenant %q not configured", tn.id)
-		}
-		md, err := xml.Marshal(tt.Metadata())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := identity.AddApp(idp.App{ID: tn.id, Name: tn.name, Metadata: md}); err != nil {
-			t.Fatal(err)
-		}
+	if err := demo.RegisterApps(identity, gw); err != nil {
+		t.Fatal(err)
 	}
 
 	serveTLS(t, idpLn, identity, ca.leaf(t, idpHost), serverLog)
 	serveTLS(t, gatewayLn, gw.PublicHandler(), ca.leaf(t, gatewayHost), serverLog)
 	return s
-}
-
-// writeConfig writes the SP key pair, the IdP metadata and a gateway config
-// into dir, as an operator would, and returns the config file's name.
-func writeConfig(dir, publicURL, listen, upstream string, identity *idp.IdP) (string, error) {
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sso-gateway e2e SP"})
-	if err != nil {
-		return "", err
-	}
-	md, err := identity.MetadataXML()
-	if err != nil {
-		return "", err
-	}
-	files := map[string][]byte{
-		"sp.crt":                 sp.CertPEM(),
-		"sp.key":                 sp.KeyPEM(),
-		"federationmetadata.xml": md,
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			return "", err
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, `public_url: %s
-listen: %s
-admin_listen: 127.0.0.1:0
-upstream: %s
-sp:
-  cert_file: sp.crt
-  key_file: sp.key
-session:
-  lifetime: 1h
-  keys:
-    - hash_key: %s
-      block_key: %s
-tenants:
-`, publicURL, listen, upstream, randomKey(32), randomKey(32))
-	for _, tn := range tenants() {
-		fmt.Fprintf(&b, `  - id: %s
-    idp_metadata_file: federationmetadata.xml
-    email_domains: [%s]
-    allow_idp_initiated: true
-    default_relay_state: /
-`, tn.id, tn.emailDomain)
-	}
-	name := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(name, []byte(b.String()), 0o600); err != nil {
-		return "", err
-	}
-	return name, nil
-}
-
-func randomKey(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.StdEncoding.EncodeToString(b)
 }
 
 func listen(t *testing.T) net.Listener {
