@@ -170,11 +170,11 @@ func TestDemo(t *testing.T) {
 	}
 	b := newBrowser(t)
 
-	resp, page := b.do(http.MethodGet, u.Gateway+"/?from=test", nil)
+	resp, _ := b.do(http.MethodGet, u.Gateway+"/?from=test", nil)
 	if !strings.HasPrefix(resp.Request.URL.Path, "/auth/api/v1/saml/select") {
 		t.Fatalf("an anonymous visit landed on %s, want the organisation page", resp.Request.URL)
 	}
-	resp, page = b.do(http.MethodGet, u.Gateway+"/auth/api/v1/saml/select?"+url.Values{"q": {UserEmail}, "return_to": {"/?from=test"}}.Encode(), nil)
+	resp, page := b.do(http.MethodGet, u.Gateway+"/auth/api/v1/saml/select?"+url.Values{"q": {UserEmail}, "return_to": {"/?from=test"}}.Encode(), nil)
 	if !strings.HasPrefix(resp.Request.URL.String(), u.IdP) {
 		t.Fatalf("the organisation page led to %s, want the IdP", resp.Request.URL)
 	}
@@ -206,7 +206,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("IdP-initiated login ended at %s, want / signed in to fabrikam", resp.Request.URL)
 	}
 
-	resp, page = b.do(http.MethodGet, u.Gateway+"/auth/api/v1/saml/logout", nil)
+	_, page = b.do(http.MethodGet, u.Gateway+"/auth/api/v1/saml/logout", nil)
 	if !strings.Contains(page, "You have been signed out") {
 		t.Fatalf("logout page: %s", page)
 	}

@@ -16,37 +16,43 @@ const (
 // Outcomes lists every outcome label value.
 var Outcomes = []string{outcomeProxied, outcomeLoginRedirect, outcomeUnauthenticated, outcomeUpstreamError, outcomeUpstreamTimeout, outcomeClientClosed}
 
-// Metrics are the proxied-traffic metrics.
+// statusClasses are the values of the code label.
+var statusClasses = []string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// Metrics are the proxied-traffic metrics. The labelled series are looked
+// up once here, not on every request.
 type Metrics struct {
-	requests          *prometheus.CounterVec
+	requests          map[string]prometheus.Counter // by outcome
 	upstreamDuration  prometheus.Histogram
-	upstreamResponses *prometheus.CounterVec
+	upstreamResponses map[string]prometheus.Counter // by status class
 }
 
 // NewMetrics registers the proxy metrics on reg, with every series created
 // at zero so rates and ratios exist from the first scrape.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sso_gateway_requests_total",
+		Help: "Public requests outside the gateway's SAML endpoints, by outcome.",
+	}, []string{"outcome"})
+	responses := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sso_gateway_upstream_responses_total",
+		Help: "Responses received from the upstream, by status class (1xx to 5xx).",
+	}, []string{"code"})
 	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sso_gateway_requests_total",
-			Help: "Public requests outside the gateway's SAML endpoints, by outcome.",
-		}, []string{"outcome"}),
+		requests: map[string]prometheus.Counter{},
 		upstreamDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "sso_gateway_upstream_duration_seconds",
 			Help:    "Time from forwarding a request to receiving the upstream's response headers.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
-		upstreamResponses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sso_gateway_upstream_responses_total",
-			Help: "Responses received from the upstream, by status class (1xx to 5xx).",
-		}, []string{"code"}),
+		upstreamResponses: map[string]prometheus.Counter{},
 	}
-	reg.MustRegister(m.requests, m.upstreamDuration, m.upstreamResponses)
+	reg.MustRegister(requests, m.upstreamDuration, responses)
 	for _, o := range Outcomes {
-		m.requests.WithLabelValues(o)
+		m.requests[o] = requests.WithLabelValues(o)
 	}
-	for _, c := range []string{"1xx", "2xx", "3xx", "4xx", "5xx"} {
-		m.upstreamResponses.WithLabelValues(c)
+	for _, c := range statusClasses {
+		m.upstreamResponses[c] = responses.WithLabelValues(c)
 	}
 	return m
 }

@@ -159,18 +159,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &requestState{session: s, start: time.Now()}
 	// Deferred: the ReverseProxy aborts a response whose upstream body
 	// breaks off by panicking with http.ErrAbortHandler.
-	defer func() { p.metrics.requests.WithLabelValues(st.outcome()).Inc() }()
+	defer func() { p.metrics.requests[st.outcome()].Inc() }()
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 
 // unauthenticated answers a request without a valid session.
 func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request) {
 	if isNavigation(r) {
-		p.metrics.requests.WithLabelValues(outcomeLoginRedirect).Inc()
+		p.metrics.requests[outcomeLoginRedirect].Inc()
 		p.auth.LoginRedirect(w, r)
 		return
 	}
-	p.metrics.requests.WithLabelValues(outcomeUnauthenticated).Inc()
+	p.metrics.requests[outcomeUnauthenticated].Inc()
 	page.WriteJSON(w, http.StatusUnauthorized, map[string]string{
 		"error":          "authentication required",
 		"login_url":      samlsp.SelectPath,
@@ -198,7 +198,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	elapsed := time.Since(st.start)
 	p.metrics.upstreamDuration.Observe(elapsed.Seconds())
-	p.metrics.upstreamResponses.WithLabelValues(statusClass(resp.StatusCode)).Inc()
+	p.metrics.upstreamResponses[statusClass(resp.StatusCode)].Inc()
 	st.setOutcome(outcomeProxied)
 	stripGatewaySetCookies(resp.Header)
 	return nil

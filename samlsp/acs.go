@@ -85,7 +85,7 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 // tracked request its RelayState names, if any.
 func (p *Provider) readACSForm(w http.ResponseWriter, r *http.Request, t *Tenant) (*trackedRequest, error) {
 	if r.ContentLength > MaxACSBody {
-		return nil, tooLarge(nil)
+		return nil, tooLarge(fmt.Errorf("Content-Length %d", r.ContentLength))
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxACSBody)
 	if err := r.ParseForm(); err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	crewsaml "github.com/crewjam/saml"
@@ -176,13 +175,4 @@ func (t *Tenant) groupAllowed(groups []string) bool {
 		}
 	}
 	return false
-}
-
-// ownsEmail reports whether an email address belongs to the tenant's domains.
-func (t *Tenant) ownsEmail(email string) bool {
-	_, domain, ok := strings.Cut(email, "@")
-	if !ok {
-		return false
-	}
-	return slices.Contains(t.EmailDomains, strings.ToLower(domain))
 }
