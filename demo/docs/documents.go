@@ -95,6 +95,23 @@ func (s *Service) openRoot() (*os.Root, error) {
 	return root, nil
 }
 
+// openNamed opens the document a request names, checking the name first.
+// The file stays open after the Root is closed: they are separate
+// descriptors.
+func (s *Service) openNamed(r *http.Request) (string, *os.File, fs.FileInfo, error) {
+	name := r.PathValue("name")
+	if !validName(name) {
+		return "", nil, nil, badName(name)
+	}
+	root, err := s.openRoot()
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer root.Close()
+	f, fi, err := openDocument(root, name)
+	return name, f, fi, err
+}
+
 // openDocument opens the regular file name in root, mapping "absent" and
 // "not a file" to 404.
 func openDocument(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
@@ -121,16 +138,7 @@ func openDocument(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
 // download streams a document. http.ServeContent reads from the file as it
 // writes, and handles Range, If-Range and HEAD.
 func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("name")
-	if !validName(name) {
-		return badName(name)
-	}
-	root, err := s.openRoot()
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	f, fi, err := openDocument(root, name)
+	name, f, fi, err := s.openNamed(r)
 	if err != nil {
 		return err
 	}
@@ -145,16 +153,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) error {
 // digest reports a document's SHA-256, hashed as it is read, so tests can
 // verify multi-gigabyte transfers without downloading them again.
 func (s *Service) digest(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("name")
-	if !validName(name) {
-		return badName(name)
-	}
-	root, err := s.openRoot()
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	f, _, err := openDocument(root, name)
+	name, f, _, err := s.openNamed(r)
 	if err != nil {
 		return err
 	}
