@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -155,7 +154,7 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 		Groups:       attrs[ClaimGroups],
 		IssuedAt:     now.Unix(),
 	}
-	if s.Email == "" && (s.NameIDFormat == emailNameIDFormat || validAddress(s.NameID)) {
+	if s.Email == "" && (s.NameIDFormat == emailNameIDFormat || validEmail(s.NameID)) {
 		s.Email = s.NameID
 	}
 	if s.Name == "" {
@@ -204,11 +203,6 @@ func first(vs []string) string {
 		return ""
 	}
 	return vs[0]
-}
-
-func validAddress(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s
 }
 
 // headerSafe reports whether v can be sent as an HTTP header value without

@@ -77,6 +77,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant)
 	http.Redirect(w, r, target.String(), http.StatusFound)
 }
 
+// validEmail reports whether s is exactly one plain email address.
 func validEmail(s string) bool {
 	if len(s) > 254 {
 		return false
