@@ -29,6 +29,10 @@ const (
 	// transient request with a new random value at every sign-in, which
 	// would change X-Remote-User each time; emailAddress gives the UPN.
 	DefaultNameIDFormat = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+	// DefaultMetadataRefresh is how often idp_metadata_url is fetched.
+	DefaultMetadataRefresh = time.Hour
+	// MinMetadataRefresh keeps a typo like "1s" from hammering Entra.
+	MinMetadataRefresh = time.Minute
 )
 
 // Config is a validated gateway configuration. The zero value is not useful;
@@ -62,6 +66,11 @@ type Config struct {
 	Session Session
 	Tenants []Tenant
 	Log     Log
+
+	// Files are every file the configuration names (keys, certificates,
+	// metadata, secrets), as absolute paths: a change to one of them is a
+	// change of configuration.
+	Files []string
 }
 
 // SP is the service provider's key pair. The certificate is published in
@@ -69,6 +78,10 @@ type Config struct {
 type SP struct {
 	Certificate *x509.Certificate
 	Key         *rsa.PrivateKey
+	// PreviousKey, if not nil, also decrypts assertions during an SP key
+	// rollover, while IdPs still encrypt to PreviousCertificate.
+	PreviousCertificate *x509.Certificate
+	PreviousKey         *rsa.PrivateKey
 }
 
 // Session configures the session cookies.
@@ -92,6 +105,16 @@ type Tenant struct {
 	// Exactly one of MetadataFile (an absolute path) and MetadataURL is set.
 	MetadataFile string
 	MetadataURL  *url.URL
+	// MetadataRefresh is how often MetadataURL is fetched again.
+	MetadataRefresh time.Duration
+	// MetadataSigners, if not empty, are the certificates one of which
+	// must have signed the metadata document.
+	MetadataSigners []*x509.Certificate
+	// Hosts are host names (lower case, no port) that belong to this
+	// tenant alone: a request to one signs in with this tenant directly,
+	// and only this tenant's sessions are valid there. The first is where
+	// sign-in happens: the tenant's entity ID and Reply URL use it.
+	Hosts []string
 	// EmailDomains map a work email to this tenant on the sign-in page;
 	// lower case.
 	EmailDomains []string
@@ -108,6 +131,12 @@ type Tenant struct {
 	NameIDFormat string
 	// AllowSHA1 accepts SHA-1 signatures from this tenant's IdP.
 	AllowSHA1 bool
+	// SessionAttributes are the standard attributes sessions keep: any of
+	// "email", "name", "groups"; nil keeps all three.
+	SessionAttributes []string
+	// Headers maps extra identity headers (canonical names starting with
+	// X-Remote-) to the claim whose values they carry.
+	Headers map[string]string
 }
 
 // Log configures the process logger.

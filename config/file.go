@@ -26,8 +26,10 @@ type tlsFile struct {
 }
 
 type spFile struct {
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
+	CertFile         string `yaml:"cert_file"`
+	KeyFile          string `yaml:"key_file"`
+	PreviousCertFile string `yaml:"previous_cert_file"`
+	PreviousKeyFile  string `yaml:"previous_key_file"`
 }
 
 type sessionFile struct {
@@ -45,15 +47,20 @@ type sessionKeyFile struct {
 }
 
 type tenantFile struct {
-	ID                string   `yaml:"id"`
-	IDPMetadataFile   string   `yaml:"idp_metadata_file"`
-	IDPMetadataURL    string   `yaml:"idp_metadata_url"`
-	EmailDomains      []string `yaml:"email_domains"`
-	AllowedGroups     []string `yaml:"allowed_groups"`
-	AllowIDPInitiated *bool    `yaml:"allow_idp_initiated"`
-	DefaultRelayState string   `yaml:"default_relay_state"`
-	NameIDFormat      string   `yaml:"nameid_format"`
-	AllowSHA1         *bool    `yaml:"allow_sha1"`
+	ID                 string            `yaml:"id"`
+	IDPMetadataFile    string            `yaml:"idp_metadata_file"`
+	IDPMetadataURL     string            `yaml:"idp_metadata_url"`
+	IDPMetadataRefresh string            `yaml:"idp_metadata_refresh_interval"`
+	IDPMetadataSigner  string            `yaml:"idp_metadata_signing_cert"`
+	Hosts              []string          `yaml:"hosts"`
+	EmailDomains       []string          `yaml:"email_domains"`
+	AllowedGroups      []string          `yaml:"allowed_groups"`
+	AllowIDPInitiated  *bool             `yaml:"allow_idp_initiated"`
+	DefaultRelayState  string            `yaml:"default_relay_state"`
+	NameIDFormat       string            `yaml:"nameid_format"`
+	AllowSHA1          *bool             `yaml:"allow_sha1"`
+	SessionAttributes  []string          `yaml:"session_attributes"`
+	Headers            map[string]string `yaml:"headers"`
 }
 
 type logFile struct {

@@ -304,6 +304,19 @@ func (w *keyWalker) check(n *yaml.Node, t reflect.Type, path string) {
 			recordLine(w.lines, key.Line, child)
 			w.check(val, f.Type, child)
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if !isNull {
+				w.shape(path, "mapping", n)
+			}
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			child := joinPath(path, key.Value)
+			recordLine(w.lines, key.Line, child)
+			w.check(val, t.Elem(), child)
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			if !isNull {

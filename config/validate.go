@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,9 +25,11 @@ import (
 // validator accumulates problems while it builds a Config, so that every
 // problem is reported, not only the first.
 type validator struct {
-	dir      string
-	env      LookupEnv
-	problems []error
+	publicHost string // lower case, for tenants' hosts to be checked against
+	dir        string
+	env        LookupEnv
+	problems   []error
+	files      []string // every file the configuration names
 }
 
 func (v *validator) add(path, format string, args ...any) {
@@ -36,6 +39,9 @@ func (v *validator) add(path, format string, args ...any) {
 func (v *validator) config(f *file) *Config {
 	c := &Config{}
 	c.PublicURL = v.publicURL("public_url", f.PublicURL)
+	if c.PublicURL != nil {
+		v.publicHost = strings.ToLower(c.PublicURL.Hostname())
+	}
 	c.Upstream = v.httpURL("upstream", f.Upstream, true)
 	c.UpstreamHost = v.hostPort("upstream_host", f.UpstreamHost)
 	c.UpstreamTimeout = v.duration("upstream_timeout", f.UpstreamTimeout, DefaultUpstreamTimeout)
@@ -58,6 +64,7 @@ func (v *validator) config(f *file) *Config {
 	c.Session = v.session("session", &f.Session)
 	c.Tenants = v.tenants("tenants", f.Tenants)
 	c.Log = v.log("log", &f.Log)
+	c.Files = v.files
 	return c
 }
 
@@ -184,6 +191,7 @@ func (v *validator) file(path, s string) string {
 	if !filepath.IsAbs(s) {
 		s = filepath.Join(v.dir, s)
 	}
+	v.files = append(v.files, s)
 	st, err := os.Stat(s)
 	if err != nil {
 		v.add(path, "%v", pathErr(err, s))
@@ -239,31 +247,74 @@ func (v *validator) tlsPair(path string, f *tlsFile) *tls.Certificate {
 const minRSABits = 2048
 
 func (v *validator) sp(path string, f *spFile) SP {
-	certPEM := v.readFile(path+".cert_file", f.CertFile)
-	keyPEM := v.readFile(path+".key_file", f.KeyFile)
+	var sp SP
+	sp.Certificate, sp.Key = v.keyPair(path, "cert_file", f.CertFile, "key_file", f.KeyFile)
+	if f.PreviousCertFile != "" || f.PreviousKeyFile != "" {
+		sp.PreviousCertificate, sp.PreviousKey = v.keyPair(path, "previous_cert_file", f.PreviousCertFile, "previous_key_file", f.PreviousKeyFile)
+		if sp.PreviousKey != nil && sp.Key != nil && sp.PreviousKey.Equal(sp.Key) {
+			v.add(path+".previous_key_file", "is the same key as key_file")
+		}
+	}
+	return sp
+}
+
+// keyPair loads an RSA key pair of at least minRSABits whose certificate
+// matches its key.
+func (v *validator) keyPair(path, certKey, certFile, keyKey, keyFile string) (*x509.Certificate, *rsa.PrivateKey) {
+	certPEM := v.readFile(path+"."+certKey, certFile)
+	keyPEM := v.readFile(path+"."+keyKey, keyFile)
 	if certPEM == nil || keyPEM == nil {
-		return SP{}
+		return nil, nil
 	}
 	cert, err := parseCertificatePEM(certPEM)
 	if err != nil {
-		v.add(path+".cert_file", "%v", err)
-		return SP{}
+		v.add(path+"."+certKey, "%v", err)
+		return nil, nil
 	}
 	key, err := parseRSAKeyPEM(keyPEM)
 	if err != nil {
-		v.add(path+".key_file", "%v", err)
-		return SP{}
+		v.add(path+"."+keyKey, "%v", err)
+		return nil, nil
 	}
 	if key.N.BitLen() < minRSABits {
-		v.add(path+".key_file", "RSA key has %d bits, want at least %d", key.N.BitLen(), minRSABits)
-		return SP{}
+		v.add(path+"."+keyKey, "RSA key has %d bits, want at least %d", key.N.BitLen(), minRSABits)
+		return nil, nil
 	}
 	pub, ok := cert.PublicKey.(*rsa.PublicKey)
 	if !ok || !pub.Equal(&key.PublicKey) {
-		v.add(path, "cert_file does not match key_file")
-		return SP{}
+		v.add(path, "%s does not match %s", certKey, keyKey)
+		return nil, nil
 	}
-	return SP{Certificate: cert, Key: key}
+	return cert, key
+}
+
+// certificates reads every certificate in a PEM file.
+func (v *validator) certificates(path, name string) []*x509.Certificate {
+	data := v.readFile(path, name)
+	if data == nil {
+		return nil
+	}
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			v.add(path, "parse certificate: %v", err)
+			return nil
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		v.add(path, "no PEM CERTIFICATE block")
+	}
+	return certs
 }
 
 func parseCertificatePEM(data []byte) (*x509.Certificate, error) {
@@ -419,6 +470,8 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 	}
 	seenID := map[string]string{}
 	seenDomain := map[string]string{}
+	seenHost := map[string]string{}
+	publicHost := v.publicHost
 	var out []Tenant
 	for i, f := range fs {
 		p := fmt.Sprintf("%s[%d]", path, i)
@@ -451,7 +504,32 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 		default:
 			v.add(p, "one of idp_metadata_file and idp_metadata_url is required")
 		}
+		t.MetadataRefresh = v.duration(p+".idp_metadata_refresh_interval", f.IDPMetadataRefresh, DefaultMetadataRefresh)
+		if t.MetadataRefresh < MinMetadataRefresh {
+			v.add(p+".idp_metadata_refresh_interval", "must be at least %s (got %s)", MinMetadataRefresh, t.MetadataRefresh)
+		}
+		if f.IDPMetadataRefresh != "" && f.IDPMetadataURL == "" {
+			v.add(p+".idp_metadata_refresh_interval", "applies only to idp_metadata_url; a file is read again when the config is reloaded")
+		}
+		if f.IDPMetadataSigner != "" {
+			t.MetadataSigners = v.certificates(p+".idp_metadata_signing_cert", f.IDPMetadataSigner)
+		}
 
+		for j, h := range f.Hosts {
+			hp := fmt.Sprintf("%s.hosts[%d]", p, j)
+			h = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+			switch {
+			case !validHostname(h) || !strings.Contains(h, "."):
+				v.add(hp, "%q is not a host name (no scheme, port or path)", f.Hosts[j])
+			case h == publicHost:
+				v.add(hp, "%q is public_url's host, which serves every tenant", h)
+			case seenHost[h] != "":
+				v.add(hp, "%q is already %s: a host must lead to one tenant", h, seenHost[h])
+			default:
+				seenHost[h] = hp
+				t.Hosts = append(t.Hosts, h)
+			}
+		}
 		for j, d := range f.EmailDomains {
 			dp := fmt.Sprintf("%s.email_domains[%d]", p, j)
 			d = strings.ToLower(strings.TrimSpace(d))
@@ -474,6 +552,44 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 			t.AllowedGroups = append(t.AllowedGroups, g)
 		}
 
+		seenAttr := map[string]bool{}
+		for j, a := range f.SessionAttributes {
+			ap := fmt.Sprintf("%s.session_attributes[%d]", p, j)
+			switch {
+			case a != "email" && a != "name" && a != "groups":
+				v.add(ap, "%q is not one of email, name, groups", a)
+			case seenAttr[a]:
+				v.add(ap, "%q is listed twice", a)
+			default:
+				seenAttr[a] = true
+				t.SessionAttributes = append(t.SessionAttributes, a)
+			}
+		}
+		if f.SessionAttributes != nil && t.SessionAttributes == nil {
+			t.SessionAttributes = []string{} // keep none of them
+		}
+		for name, claim := range f.Headers {
+			hp := p + ".headers." + name
+			canon := http.CanonicalHeaderKey(name)
+			switch {
+			case !validHeaderName(name) || !strings.HasPrefix(canon, "X-Remote-") || len(canon) == len("X-Remote-"):
+				v.add(hp, "header names must start with X-Remote- (so that the gateway strips them from clients) and be a valid header name")
+			case reservedHeaders[canon]:
+				v.add(hp, "%s is one of the gateway's own headers", canon)
+			case strings.TrimSpace(claim) == "":
+				v.add(hp, "needs the claim whose values it carries")
+			default:
+				if t.Headers == nil {
+					t.Headers = map[string]string{}
+				}
+				if _, dup := t.Headers[canon]; dup {
+					v.add(hp, "%s is listed twice (header names are case-insensitive)", canon)
+					continue
+				}
+				t.Headers[canon] = claim
+			}
+		}
+
 		if t.DefaultRelayState == "" {
 			t.DefaultRelayState = DefaultDefaultRelayState
 		} else if _, ok := redirect.Local(t.DefaultRelayState); !ok {
@@ -492,6 +608,27 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 		out = append(out, t)
 	}
 	return out
+}
+
+// reservedHeaders are the identity headers the gateway itself sets.
+var reservedHeaders = map[string]bool{
+	"X-Remote-User": true, "X-Remote-Email": true, "X-Remote-Name": true,
+	"X-Remote-Groups": true, "X-Remote-Tenant": true, "X-Remote-Groups-Overage": true,
+}
+
+// validHeaderName reports whether s is an HTTP token without '_', which
+// some servers drop or treat as '-'.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // metadataURL accepts https, and http only for loopback hosts: whoever can

@@ -29,26 +29,36 @@ func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Ha
 	return mux
 }
 
-// serveReady answers 200 when the configuration is loaded and every tenant
-// is usable, 503 while draining or when a tenant is not usable, listing
-// each tenant's state.
+// serveReady answers 503 while draining and while no tenant can sign
+// anyone in; otherwise 200. A tenant without IdP metadata (its metadata URL
+// has not answered) is listed as not ready but does not fail the probe:
+// taking every replica out of the load balancer would take every other
+// tenant down with it. sso_gateway_tenant_ready alerts on it instead.
 func (g *Gateway) serveReady(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	tenants := g.provider.CurrentTenants().List()
-	status := http.StatusOK
-	if g.draining.Load() {
-		status = http.StatusServiceUnavailable
-	}
-	if len(tenants) == 0 {
-		status = http.StatusServiceUnavailable
-	}
 	var body []byte
-	if g.draining.Load() {
-		body = append(body, "draining\n"...)
-	}
+	ready := 0
 	for _, t := range tenants {
-		body = fmt.Appendf(body, "tenant %s: ready (%d signing certificates)\n", t.ID, len(t.IDP.SigningCerts))
+		if t.Ready() {
+			ready++
+			continue
+		}
+		reason := "no IdP metadata yet"
+		if s, ok := g.refresher.Status(t.ID); ok && s.LastError != "" {
+			reason = s.LastError
+		}
+		body = fmt.Appendf(body, "tenant %s: not ready: %s\n", t.ID, reason)
+	}
+	body = fmt.Appendf(body, "%d of %d tenants ready\n", ready, len(tenants))
+	status := http.StatusOK
+	switch {
+	case g.draining.Load():
+		status = http.StatusServiceUnavailable
+		body = append(body, "draining\n"...)
+	case ready == 0:
+		status = http.StatusServiceUnavailable
 	}
 	if status == http.StatusOK {
 		body = append(body, "ready\n"...)

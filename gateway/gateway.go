@@ -6,12 +6,15 @@ package gateway
 
 import (
 	"context"
+	"crypto/rsa"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +24,7 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/correlation"
+	"github.com/sso-gateway/sso-gateway/metadata"
 	"github.com/sso-gateway/sso-gateway/proxy"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
@@ -37,8 +41,8 @@ const (
 type Deps struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
-	// Clock is the time source for SAML validation and sessions; nil means
-	// the real clock.
+	// Clock is the time source for SAML validation, sessions and metadata
+	// refreshes; nil means the real clock.
 	Clock clockwork.Clock
 	// MetadataClient fetches idp_metadata_url; nil means a client with
 	// the environment's proxy settings.
@@ -47,21 +51,47 @@ type Deps struct {
 	UpstreamTransport http.RoundTripper
 	// Version is reported by sso_gateway_build_info.
 	Version string
+	// LookupEnv resolves *_env secrets on reload; nil means os.LookupEnv.
+	LookupEnv config.LookupEnv
+	// InitialFetchWait bounds how long Build waits for the first fetch of
+	// every idp_metadata_url before serving; zero means 20 seconds.
+	// Tenants still without metadata are not ready until it arrives.
+	InitialFetchWait time.Duration
 }
 
-// Gateway is an assembled gateway.
+// Gateway is an assembled gateway. Everything a configuration reload may
+// change is in an immutable state swapped as a whole; the SAML provider,
+// the metadata refresher and the metrics live for the whole process.
 type Gateway struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	provider *samlsp.Provider
-	public   http.Handler
-	admin    http.Handler
-	draining atomic.Bool
+	log          *slog.Logger
+	clock        clockwork.Clock
+	deps         Deps
+	provider     *samlsp.Provider
+	refresher    *metadata.Refresher
+	proxyMetrics *proxy.Metrics
+	metrics      *metrics
+	admin        http.Handler
+	public       http.Handler
+	draining     atomic.Bool
+
+	reloadMu sync.Mutex // one reload at a time
+	state    atomic.Pointer[state]
+}
+
+// state is what one configuration produced.
+type state struct {
+	cfg   *config.Config
+	proxy http.Handler
+	// fileLoaded is when each file tenant's metadata was read.
+	fileLoaded map[string]time.Time
 }
 
 // Build assembles a gateway from cfg. Every problem (for example each
-// tenant whose metadata cannot be loaded) is returned, joined, as
-// *config.Problem values with key paths.
+// tenant whose metadata file is unusable) is returned, joined, as
+// *config.Problem values with key paths. Metadata URLs are fetched in the
+// background; Build waits a little for them (Deps.InitialFetchWait), and a
+// tenant whose URL does not answer is not ready but does not stop the
+// others. ctx bounds the life of the background refreshes.
 func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -72,114 +102,204 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if d.Clock == nil {
 		d.Clock = clockwork.NewRealClock()
 	}
-	metadata, err := LoadMetadata(ctx, cfg, d.MetadataClient, d.Clock.Now())
-	if err != nil {
-		return nil, err
+	if d.InitialFetchWait <= 0 {
+		d.InitialFetchWait = 20 * time.Second
 	}
-
-	keys := make([]samlsp.SessionKey, len(cfg.Session.Keys))
-	for i, k := range cfg.Session.Keys {
-		keys[i] = samlsp.SessionKey{Hash: k.Hash, Block: k.Block}
-	}
-	provider, err := samlsp.New(samlsp.Options{
-		Secure:          cfg.ExternalSecure(),
-		SessionKeys:     keys,
-		SessionLifetime: cfg.Session.Lifetime,
-		Clock:           d.Clock,
-		Logger:          d.Logger,
-		Metrics:         samlsp.NewMetrics(d.Registry),
-	})
+	provider, err := samlsp.New(providerOptions(cfg, d, samlsp.NewMetrics(d.Registry)))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	tenants, err := provider.NewTenants(TenantOptions(cfg, metadata))
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	provider.SetTenants(tenants)
-
-	px, err := proxy.New(proxy.Options{
-		Upstream:        cfg.Upstream,
-		UpstreamHost:    cfg.UpstreamHost,
-		PublicScheme:    cfg.PublicURL.Scheme,
-		UpstreamTimeout: cfg.UpstreamTimeout,
-		SAML:            provider,
-		Auth:            provider,
-		Transport:       d.UpstreamTransport,
-		Logger:          d.Logger,
-		Metrics:         proxy.NewMetrics(d.Registry),
+	refresher, err := metadata.NewRefresher(ctx, metadata.RefresherOptions{
+		Client:  d.MetadataClient,
+		Clock:   d.Clock,
+		Logger:  d.Logger,
+		Metrics: metadata.NewMetrics(d.Registry),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g := &Gateway{
-		cfg:      cfg,
-		log:      d.Logger,
-		provider: provider,
-		public:   correlation.Middleware(px),
+		log:          d.Logger,
+		clock:        d.Clock,
+		deps:         d,
+		provider:     provider,
+		refresher:    refresher,
+		proxyMetrics: proxy.NewMetrics(d.Registry),
+		metrics:      newMetrics(d.Registry),
 	}
+	d.Registry.MustRegister(&tenantCollector{g: g})
+	g.public = correlation.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.state.Load().proxy.ServeHTTP(w, r)
+	}))
+	if err := g.apply(ctx, cfg); err != nil {
+		return nil, err
+	}
+	g.metrics.lastSuccess.Set(float64(d.Clock.Now().Unix()))
+	waitCtx, cancel := context.WithTimeout(ctx, d.InitialFetchWait)
+	defer cancel()
+	refresher.WaitFirst(waitCtx)
 	g.admin = g.adminHandler(d.Registry, d.Version)
 	return g, nil
 }
 
+func providerOptions(cfg *config.Config, d Deps, m *samlsp.Metrics) samlsp.Options {
+	keys := make([]samlsp.SessionKey, len(cfg.Session.Keys))
+	for i, k := range cfg.Session.Keys {
+		keys[i] = samlsp.SessionKey{Hash: k.Hash, Block: k.Block}
+	}
+	return samlsp.Options{
+		Secure:          cfg.ExternalSecure(),
+		SessionKeys:     keys,
+		SessionLifetime: cfg.Session.Lifetime,
+		Clock:           d.Clock,
+		Logger:          d.Logger,
+		Metrics:         m,
+	}
+}
+
+// apply builds everything cfg describes and swaps it in, or changes
+// nothing and returns every problem.
+func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
+	now := g.clock.Now()
+	files, err := loadFiles(cfg, now)
+	if err != nil {
+		return err
+	}
+	opts := TenantOptions(cfg, files)
+	tenants, err := g.provider.NewTenants(opts)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	px, err := proxy.New(proxy.Options{
+		Upstream:        cfg.Upstream,
+		UpstreamHost:    cfg.UpstreamHost,
+		PublicScheme:    cfg.PublicURL.Scheme,
+		UpstreamTimeout: cfg.UpstreamTimeout,
+		SAML:            g.provider,
+		Auth:            g.provider,
+		Transport:       g.deps.UpstreamTransport,
+		Logger:          g.log,
+		Metrics:         g.proxyMetrics,
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	if err := g.provider.Reconfigure(providerOptions(cfg, g.deps, nil)); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+
+	// Hand URL tenants to the refresher: unchanged ones get their current
+	// metadata at once, new ones start fetching. Then the new table goes
+	// live, so an unchanged tenant is never without metadata.
+	var targets []metadata.Target
+	fileLoaded := map[string]time.Time{}
+	for _, t := range cfg.Tenants {
+		tenant, _ := tenants.Get(t.ID)
+		if t.MetadataURL == nil {
+			fileLoaded[t.ID] = now
+			continue
+		}
+		targets = append(targets, metadata.Target{
+			Tenant:   t.ID,
+			URL:      t.MetadataURL,
+			Signers:  t.MetadataSigners,
+			Interval: t.MetadataRefresh,
+			Apply:    tenant.SetIDP,
+		})
+	}
+	g.refresher.Sync(targets)
+	g.provider.SetTenants(tenants)
+	g.state.Store(&state{cfg: cfg, proxy: px, fileLoaded: fileLoaded})
+	return nil
+}
+
 // TenantOptions derives each tenant's service provider settings from the
-// configuration: entity ID and ACS URL under public_url, the shared SP key
-// pair, and the tenant's policy.
-func TenantOptions(cfg *config.Config, metadata []*samlsp.IDPMetadata) []samlsp.TenantOptions {
+// configuration: its URLs under public_url, the shared SP key pair, and the
+// tenant's policy. files holds the metadata of file tenants, by index; URL
+// tenants start without metadata.
+func TenantOptions(cfg *config.Config, files []*metadata.IDP) []samlsp.TenantOptions {
 	out := make([]samlsp.TenantOptions, len(cfg.Tenants))
+	var previous []*rsa.PrivateKey
+	if cfg.SP.PreviousKey != nil {
+		previous = []*rsa.PrivateKey{cfg.SP.PreviousKey}
+	}
 	for i, t := range cfg.Tenants {
-		entityID, acs, md := samlsp.TenantURLs(cfg.PublicURL, t.ID)
 		out[i] = samlsp.TenantOptions{
 			ID:                t.ID,
-			EntityID:          entityID,
-			ACSURL:            acs,
-			MetadataURL:       md,
-			IDP:               metadata[i],
+			URLs:              samlsp.TenantURLs(TenantBase(cfg, t), t.ID),
+			Hosts:             t.Hosts,
+			IDP:               files[i],
 			SPKey:             cfg.SP.Key,
 			SPCert:            cfg.SP.Certificate,
+			SPPreviousKeys:    previous,
 			NameIDFormat:      t.NameIDFormat,
 			AllowIDPInitiated: t.AllowIDPInitiated,
 			AllowSHA1:         t.AllowSHA1,
 			AllowedGroups:     t.AllowedGroups,
 			EmailDomains:      t.EmailDomains,
 			DefaultRelayState: t.DefaultRelayState,
+			SessionAttributes: t.SessionAttributes,
+			Headers:           t.Headers,
 		}
 	}
 	return out
 }
 
-// LoadMetadata loads every tenant's IdP metadata, from its file or URL, and
-// checks it. Tenants whose source did not validate are skipped (their
-// problem is already reported by config). Problems carry key paths.
-func LoadMetadata(ctx context.Context, cfg *config.Config, client *http.Client, now time.Time) ([]*samlsp.IDPMetadata, error) {
-	if client == nil {
-		client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
+// TenantBase is the origin a tenant's users sign in at: public_url, or
+// with the tenant's first host in place of public_url's host.
+func TenantBase(cfg *config.Config, t config.Tenant) *url.URL {
+	if len(t.Hosts) == 0 {
+		return cfg.PublicURL
 	}
-	out := make([]*samlsp.IDPMetadata, len(cfg.Tenants))
+	u := *cfg.PublicURL
+	u.Host = t.Hosts[0]
+	if port := cfg.PublicURL.Port(); port != "" {
+		u.Host = net.JoinHostPort(t.Hosts[0], port)
+	}
+	return &u
+}
+
+// loadFiles reads the metadata of every file tenant. Problems carry key
+// paths.
+func loadFiles(cfg *config.Config, now time.Time) ([]*metadata.IDP, error) {
+	out := make([]*metadata.IDP, len(cfg.Tenants))
 	var problems []error
 	for i, t := range cfg.Tenants {
-		var (
-			md   *samlsp.IDPMetadata
-			err  error
-			path string
-		)
-		switch {
-		case t.MetadataFile != "":
-			path = fmt.Sprintf("tenants[%d].idp_metadata_file", i)
-			md, err = samlsp.ReadMetadataFile(t.MetadataFile, now)
-		case t.MetadataURL != nil:
-			path = fmt.Sprintf("tenants[%d].idp_metadata_url", i)
-			md, err = samlsp.FetchMetadata(ctx, client, t.MetadataURL, now)
-		default:
+		if t.MetadataFile == "" {
 			continue
 		}
+		md, err := metadata.ReadFile(t.MetadataFile, now, t.MetadataSigners)
 		if err != nil {
-			problems = append(problems, &config.Problem{Path: path, Msg: err.Error()})
+			problems = append(problems, &config.Problem{Path: fmt.Sprintf("tenants[%d].idp_metadata_file", i), Msg: err.Error()})
 			continue
 		}
 		out[i] = md
 	}
 	return out, errors.Join(problems...)
+}
+
+// CheckMetadata loads every tenant's IdP metadata, from its file or URL,
+// and checks it, as `sso-gateway check` does. Tenants whose source did not
+// validate are skipped (config reports them). Problems carry key paths.
+func CheckMetadata(ctx context.Context, cfg *config.Config, client *http.Client, now time.Time) error {
+	if client == nil {
+		client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
+	}
+	_, err := loadFiles(cfg, now)
+	problems := []error{err}
+	for i, t := range cfg.Tenants {
+		if t.MetadataURL == nil {
+			continue
+		}
+		data, _, err := metadata.Fetch(ctx, client, t.MetadataURL, metadata.Validators{})
+		if err == nil {
+			_, err = metadata.Parse(data, now, t.MetadataSigners)
+		}
+		if err != nil {
+			problems = append(problems, &config.Problem{Path: fmt.Sprintf("tenants[%d].idp_metadata_url", i), Msg: err.Error()})
+		}
+	}
+	return errors.Join(problems...)
 }
 
 // PublicHandler is the handler of the public listener.
@@ -191,15 +311,22 @@ func (g *Gateway) AdminHandler() http.Handler { return g.admin }
 // Provider is the SAML service provider, for tests and the demo.
 func (g *Gateway) Provider() *samlsp.Provider { return g.provider }
 
+// Refresher keeps URL tenants' metadata fresh, for tests and operators.
+func (g *Gateway) Refresher() *metadata.Refresher { return g.refresher }
+
+// Config is the configuration in force.
+func (g *Gateway) Config() *config.Config { return g.state.Load().cfg }
+
 // Serve listens on the configured addresses and serves until ctx ends, then
 // shuts down gracefully.
 func (g *Gateway) Serve(ctx context.Context) error {
 	var lc net.ListenConfig
-	public, err := lc.Listen(ctx, "tcp", g.cfg.Listen)
+	cfg := g.Config()
+	public, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("gateway: listen: %w", err)
 	}
-	admin, err := lc.Listen(ctx, "tcp", g.cfg.AdminListen)
+	admin, err := lc.Listen(ctx, "tcp", cfg.AdminListen)
 	if err != nil {
 		public.Close()
 		return fmt.Errorf("gateway: admin listen: %w", err)
@@ -219,10 +346,16 @@ func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          errorLog,
 	}
-	if g.cfg.TLS != nil {
+	if g.Config().TLS != nil {
 		publicSrv.TLSConfig = &tls.Config{
-			Certificates: []tls.Certificate{*g.cfg.TLS},
-			MinVersion:   tls.VersionTLS12,
+			// Read at every handshake, so a reload renews the certificate.
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				if c := g.Config().TLS; c != nil {
+					return c, nil
+				}
+				return nil, errors.New("gateway: TLS was turned off by a reload; restart to serve plain HTTP")
+			},
+			MinVersion: tls.VersionTLS12,
 		}
 		public = tls.NewListener(public, publicSrv.TLSConfig)
 	}
@@ -241,10 +374,11 @@ func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener
 	eg.Go(func() error {
 		<-egCtx.Done()
 		g.draining.Store(true)
-		g.log.Info("shutting down", slog.Duration("drain", g.cfg.ShutdownTimeout))
+		drain := g.Config().ShutdownTimeout
+		g.log.Info("shutting down", slog.Duration("drain", drain))
 		// A fresh context: ctx is already done, and in-flight requests
 		// deserve the whole drain period.
-		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.ShutdownTimeout)
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 		defer cancel()
 		err := publicSrv.Shutdown(shutdownCtx)
 		if err2 := adminSrv.Shutdown(shutdownCtx); err == nil {

@@ -122,7 +122,11 @@ func TestMetricsExported(t *testing.T) {
 		"sso_gateway_logins_total",
 		"sso_gateway_login_starts_total",
 		"sso_gateway_login_duration_seconds_bucket",
-		"sso_gateway_login_flow_duration_seconds",
+		"sso_gateway_tenant_ready{tenant=\"acme\"} 1",
+		"sso_gateway_idp_certificate_expiry_timestamp_seconds{tenant=\"acme\"}",
+		"sso_gateway_idp_metadata_last_success_timestamp_seconds{tenant=\"acme\"}",
+		"sso_gateway_config_last_reload_success_timestamp_seconds",
+		`sso_gateway_config_reloads_total{result="failure"} 0`,
 		"sso_gateway_requests_total",
 		"sso_gateway_upstream_duration_seconds",
 		"sso_gateway_upstream_responses_total",
@@ -147,8 +151,8 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Errorf("healthz: got %d, want 200", rec.Code)
 	}
 	rec := get(t, admin, "/readyz")
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "tenant acme: ready") {
-		t.Errorf("readyz: got %d %q, want 200 naming acme", rec.Code, rec.Body)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "1 of 1 tenants ready") {
+		t.Errorf("readyz: got %d %q, want 200 with every tenant ready", rec.Code, rec.Body)
 	}
 	tg.gw.draining.Store(true)
 	if rec := get(t, admin, "/readyz"); rec.Code != http.StatusServiceUnavailable {
@@ -262,11 +266,46 @@ func TestBuildReportsMetadataProblemsWithKeyPaths(t *testing.T) {
 	}
 	cfg.Tenants = append([]config.Tenant{}, cfg.Tenants...)
 	cfg.Tenants = append(cfg.Tenants, config.Tenant{ID: "broken", MetadataFile: bad})
-	u, _ := url.Parse("http://127.0.0.1:1/federationmetadata.xml")
-	cfg.Tenants = append(cfg.Tenants, config.Tenant{ID: "unreachable", MetadataURL: u})
 	_, err := Build(context.Background(), &cfg, Deps{Registry: prometheus.NewRegistry()})
 	ps := config.Problems(err)
-	if len(ps) != 2 || ps[0].Path != "tenants[1].idp_metadata_file" || ps[1].Path != "tenants[2].idp_metadata_url" {
-		t.Fatalf("got %q, want one problem each at tenants[1].idp_metadata_file and tenants[2].idp_metadata_url", ps)
+	if len(ps) != 1 || ps[0].Path != "tenants[1].idp_metadata_file" {
+		t.Fatalf("got %q, want one problem at tenants[1].idp_metadata_file", ps)
+	}
+}
+
+// TestUnreachableMetadataURL: a tenant whose metadata URL does not answer
+// is not ready, and says why, but the gateway starts and serves the others.
+func TestUnreachableMetadataURL(t *testing.T) {
+	t.Parallel()
+	tg := newTestGateway(t, http.NotFoundHandler(), "")
+	cfg := *tg.cfg
+	u, _ := url.Parse("http://127.0.0.1:1/federationmetadata.xml")
+	cfg.Tenants = append(append([]config.Tenant{}, cfg.Tenants...), config.Tenant{ID: "unreachable", MetadataURL: u, MetadataRefresh: time.Hour})
+	gw, err := Build(t.Context(), &cfg, Deps{Registry: prometheus.NewRegistry(), InitialFetchWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := get(t, gw.AdminHandler(), "/readyz")
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "tenant unreachable: not ready: fetch IdP metadata") || !strings.Contains(rec.Body.String(), "1 of 2 tenants ready") {
+		t.Errorf("readyz: got %d %q, want 200 naming the unreachable tenant", rec.Code, rec.Body)
+	}
+	metrics := get(t, gw.AdminHandler(), "/metrics").Body.String()
+	for _, want := range []string{`sso_gateway_tenant_ready{tenant="unreachable"} 0`, `sso_gateway_idp_metadata_refresh_total{result="fetch_error",tenant="unreachable"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	req := httptest.NewRequest(http.MethodGet, samlsp.LoginPath+"unreachable", nil)
+	req.Header.Set("Accept", "text/html")
+	login := httptest.NewRecorder()
+	gw.PublicHandler().ServeHTTP(login, req)
+	if login.Code != http.StatusServiceUnavailable {
+		t.Errorf("login at the unready tenant: got %d, want 503", login.Code)
+	}
+	acme := httptest.NewRecorder()
+	req = httptest.NewRequest(http.MethodGet, samlsp.LoginPath+"acme", nil)
+	gw.PublicHandler().ServeHTTP(acme, req)
+	if acme.Code != http.StatusFound {
+		t.Errorf("login at acme: got %d, want 302 to its IdP", acme.Code)
 	}
 }

@@ -123,6 +123,7 @@ type ErrorData struct {
 	Title         string
 	Message       string
 	Retry         string // a link to start again, or ""
+	Switch        string // a link to choose another organisation, or ""
 	CorrelationID string
 }
 
@@ -140,6 +141,7 @@ type DiscoverData struct {
 type SignedOutData struct {
 	Title         string
 	SignIn        string
+	Switch        string // a link to choose another organisation, or ""
 	CorrelationID string
 }
 
@@ -195,12 +197,14 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // WriteLoginError renders a failed login: always HTML (the browser posted
-// to the ACS), with a link to start a new login.
-func WriteLoginError(w http.ResponseWriter, r *http.Request, err *Error, retry string) {
+// to the ACS), with links to start a new login and to choose another
+// organisation.
+func WriteLoginError(w http.ResponseWriter, r *http.Request, err *Error, retry, switchOrg string) {
 	Render(w, err.status(), "error", ErrorData{
 		Title:         "Sign-in failed",
 		Message:       err.message(),
 		Retry:         retry,
+		Switch:        switchOrg,
 		CorrelationID: correlation.FromContext(r.Context()),
 	})
 }

@@ -24,6 +24,9 @@ const (
 	HeaderGroups = "X-Remote-Groups"
 	// HeaderTenant is the Customer_ID the user signed in through.
 	HeaderTenant = "X-Remote-Tenant"
+	// HeaderGroupsOverage is "true" when Entra sent no groups because the
+	// user is in more than 150 (the groups.link claim); absent otherwise.
+	HeaderGroupsOverage = "X-Remote-Groups-Overage"
 
 	// identityPrefix is reserved: any inbound header that starts with it,
 	// in any case and with '_' for '-', is removed.
@@ -91,6 +94,15 @@ func setIdentity(h http.Header, s *samlsp.Session) {
 	h[HeaderName] = []string{s.Name}
 	h[HeaderGroups] = []string{strings.Join(s.Groups, ",")}
 	h[HeaderTenant] = []string{s.Tenant}
+	if s.GroupsOverage {
+		h[HeaderGroupsOverage] = []string{"true"}
+	}
+	// The tenant's own headers (config "headers") start with X-Remote-, so
+	// their inbound copies went with the loop above. Their names are
+	// canonical already.
+	for name, v := range s.Headers {
+		h[name] = []string{v}
+	}
 }
 
 // stripGatewayCookies removes the gateway's own cookies from the Cookie

@@ -28,6 +28,10 @@ const (
 	ClaimGivenName   = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
 	ClaimSurname     = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname"
 	ClaimGroups      = "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
+	// ClaimGroupsLink replaces the groups claim when the user is in more
+	// than 150 groups (Entra's "overage"): the groups must then be read
+	// from Microsoft Graph, which the gateway does not do.
+	ClaimGroupsLink = "http://schemas.microsoft.com/claims/groups.link"
 )
 
 const emailNameIDFormat = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -35,8 +39,14 @@ const emailNameIDFormat = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddres
 // serveACS consumes a SAML response (HTTP-POST binding), for SP-initiated
 // and IdP-initiated logins alike.
 func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	set := p.s()
 	start := p.clock.Now()
 	flow := flowIDP
+	st := t.current()
+	if st == nil {
+		p.notReady(w, r, t)
+		return
+	}
 	tracked, err := p.readACSForm(w, r, t)
 	if tracked != nil {
 		flow = flowSP
@@ -44,7 +54,7 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	var s *Session
 	var assertion *crewsaml.Assertion
 	if err == nil {
-		assertion, s, err = p.verify(r, t, tracked)
+		assertion, s, err = p.verify(r, t, st.sp, tracked)
 	}
 	p.metrics.loginDuration.WithLabelValues(t.ID).Observe(p.clock.Since(start).Seconds())
 	if err != nil {
@@ -52,19 +62,21 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		return
 	}
 
-	value, err := p.codec.encode(p.cookies.hostName(sessionCookie), s)
+	value, err := set.codec.encode(set.cookies.hostName(sessionCookie), s)
+	if err == nil {
+		err = set.cookies.writeSession(w, value, time.Unix(s.Expires, 0))
+	}
 	if err != nil {
 		p.fail(w, r, t, flow, assertion, failure(ReasonOther, http.StatusForbidden,
-			"Your account has too many group memberships for this service to keep. Ask your administrator to limit the groups sent to this application.", err))
+			"Your account carries more information than this service can keep in a session. Ask your administrator to limit the groups and claims sent to this application.", err))
 		return
 	}
-	http.SetCookie(w, p.cookies.session(value, time.Unix(s.Expires, 0)))
 	if ck, err := p.rememberTenantCookie(t.ID); err == nil {
 		http.SetCookie(w, ck)
 	}
 	target := t.DefaultRelayState
 	if tracked != nil {
-		http.SetCookie(w, p.cookies.expired(p.cookies.pathName(trackerCookie+r.PostForm.Get("RelayState")), t.acsPath))
+		http.SetCookie(w, set.cookies.expired(set.cookies.pathName(trackerCookie+r.PostForm.Get("RelayState")), t.acsPath))
 		if tracked.ReturnTo != "" {
 			target = tracked.ReturnTo
 		}
@@ -112,7 +124,7 @@ func tooLarge(err error) loginError {
 
 // verify validates the response with crewjam and turns the assertion into a
 // session.
-func (p *Provider) verify(r *http.Request, t *Tenant, tracked *trackedRequest) (*crewsaml.Assertion, *Session, error) {
+func (p *Provider) verify(r *http.Request, t *Tenant, sp *crewsaml.ServiceProvider, tracked *trackedRequest) (*crewsaml.Assertion, *Session, error) {
 	raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
 	if err != nil {
 		return nil, nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", fmt.Errorf("SAMLResponse is not base64: %w", err))
@@ -125,7 +137,7 @@ func (p *Provider) verify(r *http.Request, t *Tenant, tracked *trackedRequest) (
 	}
 	// The Destination must be this tenant's public ACS URL, whatever URL
 	// the request reached the gateway at.
-	assertion, err := t.sp.ParseXMLResponse(raw, possible, *t.ACSURL)
+	assertion, err := sp.ParseXMLResponse(raw, possible, *t.ACSURL)
 	if err != nil {
 		return nil, nil, classify(err)
 	}
@@ -160,7 +172,7 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 	if s.Name == "" {
 		s.Name = strings.TrimSpace(first(attrs[ClaimGivenName]) + " " + first(attrs[ClaimSurname]))
 	}
-	expires := now.Add(p.sessionLifetime)
+	expires := now.Add(p.s().sessionLifetime)
 	for _, st := range a.AuthnStatements {
 		if st.SessionIndex != "" && s.SessionIndex == "" {
 			s.SessionIndex = st.SessionIndex
@@ -174,13 +186,45 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 	}
 	s.Expires = expires.Unix()
 
-	for _, v := range append([]string{s.NameID, s.Email, s.Name}, s.Groups...) {
+	if _, ok := attrs[ClaimGroupsLink]; ok && len(s.Groups) == 0 {
+		s.GroupsOverage = true
+	}
+	for header, claim := range t.headers {
+		if vs := attrs[claim]; len(vs) > 0 {
+			if s.Headers == nil {
+				s.Headers = map[string]string{}
+			}
+			s.Headers[header] = strings.Join(vs, ",")
+		}
+	}
+
+	values := append([]string{s.NameID, s.Email, s.Name}, s.Groups...)
+	for _, v := range s.Headers {
+		values = append(values, v)
+	}
+	for _, v := range values {
 		if !headerSafe(v) {
 			return nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response contains characters this service cannot accept.", fmt.Errorf("identity value %q contains control characters", v))
 		}
 	}
-	if !t.groupAllowed(s.Groups) {
+	switch {
+	case s.GroupsOverage && t.allowedGroups != nil:
+		return nil, failure(ReasonGroupOverage, http.StatusForbidden,
+			"Your account is in too many groups for Microsoft Entra ID to list them when you sign in, so this service cannot check that you may use it. Ask your administrator to send only the groups assigned to this application (Entra: Attributes & Claims, groups claim, \"Groups assigned to the application\").",
+			errors.New("groups overage (groups.link claim) and allowed_groups is set"))
+	case !t.groupAllowed(s.Groups):
 		return nil, failure(ReasonGroupDenied, http.StatusForbidden, "Your account is not in a group that may use this service. Ask your administrator for access.", fmt.Errorf("none of %d groups is allowed", len(s.Groups)))
+	}
+	// Only now, after the policy saw them, drop what the tenant does not
+	// keep in its sessions.
+	if !t.keep.email {
+		s.Email = ""
+	}
+	if !t.keep.name {
+		s.Name = ""
+	}
+	if !t.keep.groups {
+		s.Groups = nil
 	}
 	return s, nil
 }
@@ -224,7 +268,7 @@ func (p *Provider) fail(w http.ResponseWriter, r *http.Request, t *Tenant, flow 
 	}
 	p.metrics.logins.WithLabelValues(t.ID, flow, "failure", le.reason).Inc()
 	p.audit(r, t, flow, "failure", le.reason, a, le.page.Err)
-	page.WriteLoginError(w, r, le.page, loginURL(t.ID, "", ""))
+	page.WriteLoginError(w, r, le.page, loginURL(t.ID, "", ""), switchURL)
 }
 
 func (le loginError) Error() string { return le.reason + ": " + le.page.Error() }
@@ -268,20 +312,22 @@ func clientIP(r *http.Request) string {
 // Anything else (no cookie, tampered, retired key, expired) is simply no
 // session.
 func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
-	name := p.cookies.hostName(sessionCookie)
-	ck, err := r.Cookie(name)
-	if err != nil || ck.Value == "" {
+	set := p.s()
+	value := set.cookies.readSession(r)
+	if value == "" {
 		return nil, false
 	}
 	var s Session
-	if err := p.codec.decode(name, ck.Value, &s); err != nil {
+	if err := set.codec.decode(set.cookies.hostName(sessionCookie), value, &s); err != nil {
 		return nil, false
 	}
 	now := p.clock.Now().Unix()
 	if s.Expires <= now || s.IssuedAt > now+int64(crewsaml.MaxClockSkew/time.Second) {
 		return nil, false
 	}
-	if _, ok := p.tenants.Load().Get(s.Tenant); !ok {
+	ts := p.tenants.Load()
+	t, ok := ts.Get(s.Tenant)
+	if !ok || !ts.servesHost(t, r) {
 		return nil, false
 	}
 	return &s, true

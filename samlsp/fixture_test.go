@@ -23,6 +23,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/correlation"
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+	"github.com/sso-gateway/sso-gateway/metadata"
 )
 
 // The fixture's tenants. acme and initech share one Entra directory (same
@@ -142,14 +143,13 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 // tenantOptions are tenant id's settings in the fixture.
 func tenantOptions(f *fixture, id string) TenantOptions {
 	f.t.Helper()
-	md, err := ParseMetadata(f.idps[id].MetadataXML(), f.clock.Now())
+	md, err := metadata.Parse(f.idps[id].MetadataXML(), f.clock.Now(), nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	sp := testKeys()[3]
-	entityID, acs, mdURL := TenantURLs(f.public, id)
 	to := TenantOptions{
-		ID: id, EntityID: entityID, ACSURL: acs, MetadataURL: mdURL, IDP: md,
+		ID: id, URLs: TenantURLs(f.public, id), IDP: md,
 		SPKey: sp.Key, SPCert: sp.Cert,
 		NameIDFormat:      "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
 		AllowIDPInitiated: true,

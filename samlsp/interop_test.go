@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/metadata"
 )
 
 // interopCase is a real Entra response with what it takes to accept it.
@@ -78,7 +79,7 @@ func metadataFromKeyInfo(response, tenantID string) func(*testing.T) []byte {
 		if m == nil {
 			t.Fatal("no certificate in the response")
 		}
-		cert, err := parseBase64Cert(string(m[1]))
+		cert, err := metadata.ParseBase64Cert(string(m[1]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -111,14 +112,14 @@ func TestEntraInterop(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				md, err := ParseMetadata(tc.metadata(t), now)
+				md, err := metadata.Parse(tc.metadata(t), now, nil)
 				if err != nil {
 					t.Fatalf("metadata: %v", err)
 				}
 				acs, _ := url.Parse(tc.acs)
 				sp := testKeys()[3]
 				ts, err := p.NewTenants([]TenantOptions{{
-					ID: "entra", EntityID: tc.entityID, ACSURL: acs, MetadataURL: acs, IDP: md,
+					ID: "entra", URLs: URLs{EntityID: tc.entityID, ACS: acs, Metadata: acs}, IDP: md,
 					SPKey: sp.Key, SPCert: sp.Cert, AllowIDPInitiated: true,
 				}})
 				if err != nil {
@@ -136,8 +137,8 @@ func TestEntraInterop(t *testing.T) {
 					// before the response is posted, so only the
 					// response's own age can fail it.
 					key := newTrackerKey()
-					name := p.cookies.pathName(trackerCookie + key)
-					value, err := p.codec.encode(name, trackedRequest{Tenant: "entra", RequestID: tc.requestID, Issued: clock.Now().Add(-20 * time.Second).Unix()})
+					name := p.s().cookies.pathName(trackerCookie + key)
+					value, err := p.s().codec.encode(name, trackedRequest{Tenant: "entra", RequestID: tc.requestID, Issued: clock.Now().Add(-20 * time.Second).Unix()})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -199,7 +200,7 @@ func TestParseEntraMetadata(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			md, err := ParseMetadata(readTestdata(t, tt.file), tt.now)
+			md, err := metadata.Parse(readTestdata(t, tt.file), tt.now, nil)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

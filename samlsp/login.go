@@ -24,17 +24,23 @@ const rememberTenantFor = 365 * 24 * time.Hour
 // a tracking cookie and redirects the browser to the tenant's IdP with the
 // HTTP-Redirect binding.
 func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	set := p.s()
 	returnTo, ok := redirect.Local(r.URL.Query().Get("return_to"))
 	if !ok {
 		returnTo = ""
 	}
-	req, err := t.sp.MakeAuthenticationRequest(t.IDP.SSOURL, crewsaml.HTTPRedirectBinding, crewsaml.HTTPPostBinding)
+	st := t.current()
+	if st == nil {
+		p.notReady(w, r, t)
+		return
+	}
+	req, err := st.sp.MakeAuthenticationRequest(st.idp.SSOURL, crewsaml.HTTPRedirectBinding, crewsaml.HTTPPostBinding)
 	if err != nil {
 		p.internalError(w, r, t, "make AuthnRequest", err)
 		return
 	}
 	key := newTrackerKey()
-	value, err := p.codec.encode(p.cookies.pathName(trackerCookie+key), trackedRequest{
+	value, err := set.codec.encode(set.cookies.pathName(trackerCookie+key), trackedRequest{
 		Tenant:    t.ID,
 		RequestID: req.ID,
 		ReturnTo:  returnTo,
@@ -43,7 +49,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant)
 	if err != nil {
 		// A return_to near redirect.MaxLength can push the cookie over
 		// the size limit: log in without it rather than fail.
-		value, err = p.codec.encode(p.cookies.pathName(trackerCookie+key), trackedRequest{
+		value, err = set.codec.encode(set.cookies.pathName(trackerCookie+key), trackedRequest{
 			Tenant: t.ID, RequestID: req.ID, Issued: p.clock.Now().Unix(),
 		})
 		if err != nil {
@@ -51,7 +57,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant)
 			return
 		}
 	}
-	target, err := req.Redirect(key, t.sp)
+	target, err := req.Redirect(key, st.sp)
 	if err != nil {
 		p.internalError(w, r, t, "encode AuthnRequest", err)
 		return
@@ -68,10 +74,10 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant)
 	// logins do not pile up in the browser.
 	if found := p.trackers(r, t.ID); len(found) >= maxTrackers {
 		for _, f := range found[:len(found)-maxTrackers+1] {
-			http.SetCookie(w, p.cookies.expired(f.name, t.acsPath))
+			http.SetCookie(w, set.cookies.expired(f.name, t.acsPath))
 		}
 	}
-	http.SetCookie(w, p.cookies.tracker(key, value, t.acsPath, p.loginTimeout))
+	http.SetCookie(w, set.cookies.tracker(trackerCookie+key, value, t.acsPath, set.loginTimeout))
 	p.metrics.loginStarts.WithLabelValues(t.ID).Inc()
 	page.SecurityHeaders(w.Header())
 	http.Redirect(w, r, target.String(), http.StatusFound)
@@ -115,6 +121,12 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	returnTo, _ := redirect.Local(q.Get("return_to"))
 	query := strings.TrimSpace(q.Get("q"))
+	if q.Has("switch") {
+		// "Not your organisation?": forget the remembered tenant, so the
+		// next sign-in asks again.
+		set := p.s()
+		http.SetCookie(w, set.cookies.expired(set.cookies.hostName(tenantCookie), "/"))
+	}
 	data := page.DiscoverData{
 		Title:         "Sign in to your organisation",
 		Action:        SelectPath,
@@ -124,7 +136,7 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 	}
 	ts := p.tenants.Load()
 	if query == "" {
-		page.RenderDiscover(w, data, ts.idpOrigins)
+		page.RenderDiscover(w, data, ts.idpOrigins())
 		return
 	}
 	var t *Tenant
@@ -143,7 +155,7 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if t == nil {
-		page.RenderDiscover(w, data, ts.idpOrigins)
+		page.RenderDiscover(w, data, ts.idpOrigins())
 		return
 	}
 	http.Redirect(w, r, loginURL(t.ID, returnTo, hint), http.StatusFound)
@@ -165,26 +177,6 @@ func loginURL(tenant, returnTo, hint string) string {
 	return u
 }
 
-// serveLogout ends the session and shows the signed-out page. The
-// remembered organisation is kept, so signing in again is one click.
-func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, HEAD, POST")
-		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
-		return
-	}
-	if s, ok := p.Authenticate(r); ok {
-		p.log.LogAttrs(r.Context(), slog.LevelInfo, "logout",
-			slog.String("tenant", s.Tenant), slog.String("name_id", s.NameID), slog.String("correlation_id", correlation.FromContext(r.Context())))
-	}
-	http.SetCookie(w, p.cookies.expired(p.cookies.hostName(sessionCookie), "/"))
-	page.Render(w, http.StatusOK, "signedout", page.SignedOutData{
-		Title:         "Signed out",
-		SignIn:        "/",
-		CorrelationID: correlation.FromContext(r.Context()),
-	})
-}
-
 // LoginRedirect answers a browser navigation that has no session: it goes
 // to the remembered organisation's login, or to the organisation page,
 // carrying the requested path so the user lands where they were going.
@@ -194,6 +186,10 @@ func (p *Provider) LoginRedirect(w http.ResponseWriter, r *http.Request) {
 		returnTo = ""
 	}
 	page.SecurityHeaders(w.Header())
+	if t, ok := p.tenants.Load().ForHost(r); ok {
+		http.Redirect(w, r, loginURL(t.ID, returnTo, ""), http.StatusFound)
+		return
+	}
 	if t, ok := p.rememberedTenant(r); ok {
 		http.Redirect(w, r, loginURL(t.ID, returnTo, ""), http.StatusFound)
 		return
@@ -208,21 +204,23 @@ func (p *Provider) LoginRedirect(w http.ResponseWriter, r *http.Request) {
 // rememberedTenant returns the tenant the browser last signed in with, if
 // it is still configured.
 func (p *Provider) rememberedTenant(r *http.Request) (*Tenant, bool) {
-	name := p.cookies.hostName(tenantCookie)
+	set := p.s()
+	name := set.cookies.hostName(tenantCookie)
 	ck, err := r.Cookie(name)
 	if err != nil {
 		return nil, false
 	}
 	var id string
-	if err := p.codec.decode(name, ck.Value, &id); err != nil {
+	if err := set.codec.decode(name, ck.Value, &id); err != nil {
 		return nil, false
 	}
 	return p.tenants.Load().Get(id)
 }
 
 func (p *Provider) rememberTenantCookie(id string) (*http.Cookie, error) {
-	name := p.cookies.hostName(tenantCookie)
-	value, err := p.codec.encode(name, id)
+	set := p.s()
+	name := set.cookies.hostName(tenantCookie)
+	value, err := set.codec.encode(name, id)
 	if err != nil {
 		return nil, err
 	}
@@ -232,9 +230,18 @@ func (p *Provider) rememberTenantCookie(id string) (*http.Cookie, error) {
 		Path:     "/",
 		MaxAge:   int(rememberTenantFor / time.Second),
 		HttpOnly: true,
-		Secure:   p.cookies.secure,
+		Secure:   set.cookies.secure,
 		SameSite: http.SameSiteLaxMode,
 	}, nil
+}
+
+// notReady answers a login at a tenant whose IdP metadata has not been
+// loaded yet (its metadata URL has not answered since start-up).
+func (p *Provider) notReady(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "tenant not ready: no IdP metadata",
+		slog.String("tenant", t.ID), slog.String("correlation_id", correlation.FromContext(r.Context())))
+	w.Header().Set("Retry-After", "60")
+	page.Write(w, r, page.Errorf(http.StatusServiceUnavailable, "Sign-in for your organisation is temporarily unavailable. Please try again in a few minutes.", nil))
 }
 
 // internalError logs an unexpected failure and shows a generic page.

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"encoding/xml"
 	"flag"
+	"github.com/sso-gateway/sso-gateway/metadata"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -54,9 +55,9 @@ func TestAuthnRequest(t *testing.T) {
 		{"Issuer", a.Issuer.Value, "https://docs.example.com/auth/api/v1/saml/login/acme"},
 		{"AssertionConsumerServiceURL", a.AssertionConsumerServiceURL, "https://docs.example.com/auth/api/v1/saml/login/acme"},
 		{"ProtocolBinding", a.ProtocolBinding, crewsaml.HTTPPostBinding},
-		{"Destination", a.Destination, tenant.IDP.SSOURL},
+		{"Destination", a.Destination, tenant.IDP().SSOURL},
 		{"NameIDPolicy Format", *a.NameIDPolicy.Format, "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"},
-		{"redirect target", l.redirect.Scheme + "://" + l.redirect.Host + l.redirect.Path, tenant.IDP.SSOURL},
+		{"redirect target", l.redirect.Scheme + "://" + l.redirect.Host + l.redirect.Path, tenant.IDP().SSOURL},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -83,7 +84,7 @@ func TestAuthnRequest(t *testing.T) {
 		t.Errorf("got tracking cookie Max-Age %d, want %d", ck.MaxAge, int(DefaultLoginTimeout/time.Second))
 	}
 	normal := regexp.MustCompile(`(ID|IssueInstant)="[^"]*"`).ReplaceAll(l.authnXML, []byte(`$1="normalised"`))
-	normal = []byte(strings.ReplaceAll(string(normal), tenant.IDP.SSOURL, "https://login.microsoftonline.com/TENANT/saml2"))
+	normal = []byte(strings.ReplaceAll(string(normal), tenant.IDP().SSOURL, "https://login.microsoftonline.com/TENANT/saml2"))
 	golden(t, "authnrequest.xml", normal)
 	if got := testutil.ToFloat64(f.p.metrics.loginStarts.WithLabelValues(acme)); got != 1 {
 		t.Errorf("got %v login starts, want 1", got)
@@ -160,13 +161,14 @@ func TestSPMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	md, err := ParseMetadata(readTestdata(t, "entra_federationmetadata.xml"), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	md, err := metadata.Parse(readTestdata(t, "entra_federationmetadata.xml"), time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	public, _ := url.Parse("https://cloudimanage.example")
-	entityID, acs, mdURL := TenantURLs(public, "acme")
-	ts, err := p.NewTenants([]TenantOptions{{ID: "acme", EntityID: entityID, ACSURL: acs, MetadataURL: mdURL, IDP: md, SPKey: key, SPCert: cert,
+	urls := TenantURLs(public, "acme")
+	entityID, acs := urls.EntityID, urls.ACS
+	ts, err := p.NewTenants([]TenantOptions{{ID: "acme", URLs: urls, IDP: md, SPKey: key, SPCert: cert,
 		NameIDFormat: "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"}})
 	if err != nil {
 		t.Fatal(err)
@@ -351,6 +353,15 @@ func TestLoginRedirect(t *testing.T) {
 	}
 }
 
+func TestLogoutWithoutSession(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	rec := f.serve(httptest.NewRequest(http.MethodGet, LogoutPath, nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You have been signed out") || !strings.Contains(rec.Body.String(), switchURL) {
+		t.Fatalf("got %d, want the signed-out page with a switch link: %s", rec.Code, rec.Body)
+	}
+}
+
 func TestLogout(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -359,8 +370,11 @@ func TestLogout(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, LogoutPath, nil)
 	req.AddCookie(session)
 	rec = f.serve(req)
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You have been signed out") {
-		t.Fatalf("got %d, want the signed-out page: %s", rec.Code, rec.Body)
+	// The IdP's metadata has a SingleLogoutService: the browser goes there
+	// with a LogoutRequest.
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	if rec.Code != http.StatusFound || loc.Query().Get("SAMLRequest") == "" || !strings.HasPrefix(loc.String(), f.tenant(acme).IDP().SLOURL) {
+		t.Fatalf("got %d to %q, want a LogoutRequest to the IdP", rec.Code, loc)
 	}
 	var cleared bool
 	for _, c := range rec.Result().Cookies() {

@@ -18,6 +18,7 @@ type Metrics struct {
 	loginStarts   *prometheus.CounterVec
 	loginDuration *prometheus.HistogramVec
 	flowDuration  *prometheus.HistogramVec
+	logouts       *prometheus.CounterVec
 }
 
 // NewMetrics registers the login metrics on reg.
@@ -42,17 +43,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{1, 2, 3, 5, 8, 13, 20, 30, 60, 120, 300, 600},
 		}, []string{"tenant"}),
 	}
-	reg.MustRegister(m.logins, m.loginStarts, m.loginDuration, m.flowDuration)
+	m.logouts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sso_gateway_logouts_total",
+		Help: "Single logouts, by tenant, flow (sp: started at the gateway, idp: started at the IdP) and result (success: the IdP took part; local: the IdP has no logout endpoint or could not be reached; failure: its message did not validate). The local session always ends.",
+	}, []string{"tenant", "flow", "result"})
+	reg.MustRegister(m.logins, m.loginStarts, m.loginDuration, m.flowDuration, m.logouts)
 	return m
 }
 
-// initTenant creates a tenant's success, start and latency series at zero,
-// so that "no successful logins" can be alerted on from the first scrape.
+// initTenant creates a tenant's success and start counters at zero, so
+// that "no successful logins" can be alerted on from the first scrape. The
+// latency histograms appear with the first login: at thousands of tenants,
+// empty histograms would be most of the series.
 func (m *Metrics) initTenant(id string) {
 	for _, flow := range []string{flowSP, flowIDP} {
 		m.logins.WithLabelValues(id, flow, "success", "none")
 	}
 	m.loginStarts.WithLabelValues(id)
-	m.loginDuration.WithLabelValues(id)
-	m.flowDuration.WithLabelValues(id)
+}
+
+// forgetTenant removes a tenant's series when it is no longer configured.
+func (m *Metrics) forgetTenant(id string) {
+	match := prometheus.Labels{"tenant": id}
+	m.logins.DeletePartialMatch(match)
+	m.loginStarts.DeletePartialMatch(match)
+	m.loginDuration.DeletePartialMatch(match)
+	m.flowDuration.DeletePartialMatch(match)
+	m.logouts.DeletePartialMatch(match)
 }

@@ -66,23 +66,30 @@ type Options struct {
 // Provider serves the gateway's SAML endpoints for every tenant and
 // authenticates requests by their session cookie.
 type Provider struct {
-	cookies         cookies
-	codec           *codec
-	sessionLifetime time.Duration
-	loginTimeout    time.Duration
-	replay          crewsaml.AssertionReplayCache
-	clock           clockwork.Clock
-	dsigClock       *dsig.Clock
-	log             *slog.Logger
-	metrics         *Metrics
+	// settings holds what a configuration reload may change about
+	// sessions; it is swapped as a whole.
+	settings atomic.Pointer[settings]
+
+	replay    crewsaml.AssertionReplayCache
+	clock     clockwork.Clock
+	dsigClock *dsig.Clock
+	log       *slog.Logger
+	metrics   *Metrics
 
 	// tenants is swapped as a whole on reload; requests in flight keep the
 	// table they started with.
 	tenants atomic.Pointer[Tenants]
 }
 
-// New returns a Provider with no tenants; call SetTenants before serving.
-func New(o Options) (*Provider, error) {
+// settings are the session settings in force.
+type settings struct {
+	cookies         cookies
+	codec           *codec
+	sessionLifetime time.Duration
+	loginTimeout    time.Duration
+}
+
+func newSettings(o Options) (*settings, error) {
 	codec, err := newCodec(o.SessionKeys)
 	if err != nil {
 		return nil, err
@@ -90,22 +97,29 @@ func New(o Options) (*Provider, error) {
 	if o.SessionLifetime <= 0 {
 		return nil, errors.New("samlsp: session lifetime must be positive")
 	}
+	s := &settings{cookies: cookies{secure: o.Secure}, codec: codec, sessionLifetime: o.SessionLifetime, loginTimeout: o.LoginTimeout}
+	if s.loginTimeout <= 0 {
+		s.loginTimeout = DefaultLoginTimeout
+	}
+	return s, nil
+}
+
+// New returns a Provider with no tenants; call SetTenants before serving.
+func New(o Options) (*Provider, error) {
+	st, err := newSettings(o)
+	if err != nil {
+		return nil, err
+	}
 	if o.Metrics == nil {
 		return nil, errors.New("samlsp: metrics are required")
 	}
 	p := &Provider{
-		cookies:         cookies{secure: o.Secure},
-		codec:           codec,
-		sessionLifetime: o.SessionLifetime,
-		loginTimeout:    o.LoginTimeout,
-		replay:          o.ReplayCache,
-		clock:           o.Clock,
-		log:             o.Logger,
-		metrics:         o.Metrics,
+		replay:  o.ReplayCache,
+		clock:   o.Clock,
+		log:     o.Logger,
+		metrics: o.Metrics,
 	}
-	if p.loginTimeout <= 0 {
-		p.loginTimeout = DefaultLoginTimeout
-	}
+	p.settings.Store(st)
 	if p.clock == nil {
 		p.clock = clockwork.NewRealClock()
 	}
@@ -122,15 +136,66 @@ func New(o Options) (*Provider, error) {
 	return p, nil
 }
 
-// Tenants is an immutable tenant table.
+// Reconfigure applies the session settings of o (Secure, SessionKeys,
+// SessionLifetime, LoginTimeout) to requests that start from now on. A
+// session or login cookie made before still decodes if its key is still
+// listed.
+func (p *Provider) Reconfigure(o Options) error {
+	st, err := newSettings(o)
+	if err != nil {
+		return err
+	}
+	p.settings.Store(st)
+	return nil
+}
+
+// s returns the settings in force.
+func (p *Provider) s() *settings { return p.settings.Load() }
+
+// Tenants is a tenant table. Which tenants exist, and their settings, never
+// change; a new configuration makes a new table.
 type Tenants struct {
 	list     []*Tenant
 	byID     map[string]*Tenant
 	byLower  map[string]*Tenant
 	byDomain map[string]*Tenant
-	// idpOrigins are the origins of every tenant's SSO endpoint, which the
-	// organisation page's form ends at.
-	idpOrigins []string
+	byHost   map[string]*Tenant
+
+	// origins caches the origins of the tenants' sign-on endpoints, which
+	// the organisation page's form may end at. Metadata refreshes mark it
+	// stale; the next page recomputes it once.
+	originsStale atomic.Bool
+	origins      atomic.Pointer[[]string]
+}
+
+func (ts *Tenants) originsChanged() { ts.originsStale.Store(true) }
+
+// idpOrigins returns the distinct origins of every ready tenant's
+// sign-on endpoint.
+func (ts *Tenants) idpOrigins() []string {
+	if o := ts.origins.Load(); o != nil && !ts.originsStale.Load() {
+		return *o
+	}
+	ts.originsStale.Store(false)
+	var out []string
+	for _, t := range ts.list {
+		if md := t.IDP(); md != nil {
+			if o := origin(md.SSOURL); o != "" && !slices.Contains(out, o) {
+				out = append(out, o)
+			}
+		}
+	}
+	ts.origins.Store(&out)
+	return out
+}
+
+// origin is scheme://host[:port] of a URL, or "".
+func origin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme == "" || p.Host == "" {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
 }
 
 // List returns the tenants in configuration order.
@@ -149,6 +214,7 @@ func (p *Provider) NewTenants(opts []TenantOptions) (*Tenants, error) {
 		byID:     map[string]*Tenant{},
 		byLower:  map[string]*Tenant{},
 		byDomain: map[string]*Tenant{},
+		byHost:   map[string]*Tenant{},
 	}
 	var errs []error
 	for _, o := range opts {
@@ -162,16 +228,15 @@ func (p *Provider) NewTenants(opts []TenantOptions) (*Tenants, error) {
 			errs = append(errs, fmt.Errorf("samlsp: duplicate tenant %q", t.ID))
 			continue
 		}
+		t.table = ts
 		ts.list = append(ts.list, t)
 		ts.byID[t.ID] = t
 		ts.byLower[lower] = t
 		for _, d := range t.EmailDomains {
 			ts.byDomain[d] = t
 		}
-		if u, err := url.Parse(t.IDP.SSOURL); err == nil {
-			if o := u.Scheme + "://" + u.Host; !slices.Contains(ts.idpOrigins, o) {
-				ts.idpOrigins = append(ts.idpOrigins, o)
-			}
+		for _, h := range t.Hosts {
+			ts.byHost[h] = t
 		}
 	}
 	if len(errs) > 0 {
@@ -180,28 +245,51 @@ func (p *Provider) NewTenants(opts []TenantOptions) (*Tenants, error) {
 	return ts, nil
 }
 
-// SetTenants makes ts the tenant table used by new requests.
+// ForHost returns the tenant a request's Host belongs to, if any.
+func (ts *Tenants) ForHost(r *http.Request) (*Tenant, bool) {
+	if len(ts.byHost) == 0 {
+		return nil, false
+	}
+	t, ok := ts.byHost[requestHost(r)]
+	return t, ok
+}
+
+// servesHost reports whether t's sessions are valid on r's host: a host
+// that belongs to a tenant accepts only that tenant's sessions, and a
+// tenant with hosts of its own is valid only there.
+func (ts *Tenants) servesHost(t *Tenant, r *http.Request) bool {
+	if owner, ok := ts.ForHost(r); ok {
+		return owner == t
+	}
+	return len(t.Hosts) == 0
+}
+
+// requestHost is r's host name in lower case, without port or final dot.
+func requestHost(r *http.Request) string {
+	h := r.Host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+// SetTenants makes ts the tenant table used by new requests. Tenants that
+// are gone lose their metric series.
 func (p *Provider) SetTenants(ts *Tenants) {
 	for _, t := range ts.list {
 		p.metrics.initTenant(t.ID)
 	}
-	p.tenants.Store(ts)
+	old := p.tenants.Swap(ts)
+	for _, t := range old.list {
+		if _, ok := ts.byID[t.ID]; !ok {
+			p.metrics.forgetTenant(t.ID)
+		}
+	}
 }
 
 // CurrentTenants returns the tenant table in use.
 func (p *Provider) CurrentTenants() *Tenants {
 	return p.tenants.Load()
-}
-
-// TenantURLs returns a tenant's entity ID (Identifier), ACS URL (Reply URL)
-// and SP metadata URL under publicURL. The entity ID and ACS URL are the
-// same URL, as the Entra set-up instructions say.
-func TenantURLs(publicURL *url.URL, id string) (entityID string, acs, metadata *url.URL) {
-	// Built by hand: url.JoinPath on an empty base path drops the leading
-	// slash, which String hides but a cookie Path attribute does not.
-	acs = &url.URL{Scheme: publicURL.Scheme, Host: publicURL.Host, Path: LoginPath + id}
-	metadata = &url.URL{Scheme: publicURL.Scheme, Host: publicURL.Host, Path: MetadataPath + id}
-	return acs.String(), acs, metadata
 }
 
 // ServeHTTP serves everything under PathPrefix. Paths are matched on their
@@ -229,6 +317,13 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", "GET, HEAD, POST")
 			page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
 		}
+	case strings.HasPrefix(path, SLOPath):
+		t, ok := p.tenants.Load().Get(strings.TrimPrefix(path, SLOPath))
+		if !ok {
+			page.Write(w, r, page.Errorf(http.StatusNotFound, "There is no organisation with this Customer ID.", nil))
+			return
+		}
+		p.serveSLO(w, r, t)
 	case strings.HasPrefix(path, MetadataPath):
 		t, ok := p.tenants.Load().Get(strings.TrimPrefix(path, MetadataPath))
 		if !ok {

@@ -20,6 +20,7 @@ const (
 	ReasonInResponseTo         = "in_response_to"
 	ReasonIDPInitiatedDisabled = "idp_initiated_disabled"
 	ReasonGroupDenied          = "group_denied"
+	ReasonGroupOverage         = "group_overage"
 	ReasonMalformed            = "malformed"
 	ReasonIssuer               = "issuer"
 	ReasonIDPStatus            = "idp_status"
@@ -29,7 +30,7 @@ const (
 // Reasons lists every failure reason, for documentation and tests.
 var Reasons = []string{
 	ReasonSignature, ReasonAudience, ReasonDestination, ReasonExpired, ReasonReplay,
-	ReasonInResponseTo, ReasonIDPInitiatedDisabled, ReasonGroupDenied, ReasonMalformed,
+	ReasonInResponseTo, ReasonIDPInitiatedDisabled, ReasonGroupDenied, ReasonGroupOverage, ReasonMalformed,
 	ReasonIssuer, ReasonIDPStatus, ReasonOther,
 }
 

@@ -1,9 +1,15 @@
 package samlsp
 
 import (
+	"bytes"
+	"compress/flate"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,17 +20,102 @@ import (
 // everything the gateway needs to set the identity headers, so no server
 // keeps any state and any replica can serve any request.
 type Session struct {
-	Tenant       string   `json:"t"`
-	NameID       string   `json:"n"`
-	NameIDFormat string   `json:"nf,omitempty"`
-	Email        string   `json:"e,omitempty"`
-	Name         string   `json:"dn,omitempty"`
-	Groups       []string `json:"g,omitempty"`
-	SessionIndex string   `json:"si,omitempty"`
+	Tenant       string
+	NameID       string
+	NameIDFormat string
+	Email        string
+	Name         string
+	Groups       []string
+	// GroupsOverage means Entra sent the groups.link claim instead of the
+	// groups: the user is in more than 150, and Groups is empty.
+	GroupsOverage bool
+	// Headers are the tenant's own identity headers (config "headers"),
+	// by header name, with their values joined by commas.
+	Headers      map[string]string
+	SessionIndex string
 	// IssuedAt and Expires are Unix seconds. Expires is the earlier of the
 	// configured lifetime and the assertion's SessionNotOnOrAfter.
-	IssuedAt int64 `json:"iat"`
-	Expires  int64 `json:"exp"`
+	IssuedAt int64
+	Expires  int64
+}
+
+// wireSession is a Session as serialized: short keys, and group object IDs
+// packed into 16 bytes each rather than 36 characters, so that 150 of them
+// fit in one cookie.
+type wireSession struct {
+	Tenant       string            `json:"t"`
+	NameID       string            `json:"n"`
+	NameIDFormat string            `json:"nf,omitempty"`
+	Email        string            `json:"e,omitempty"`
+	Name         string            `json:"dn,omitempty"`
+	Groups       []string          `json:"g,omitempty"`
+	GroupGUIDs   []byte            `json:"gg,omitempty"`
+	Overage      bool              `json:"go,omitempty"`
+	Headers      map[string]string `json:"h,omitempty"`
+	SessionIndex string            `json:"si,omitempty"`
+	IssuedAt     int64             `json:"iat"`
+	Expires      int64             `json:"exp"`
+}
+
+// MarshalJSON packs the groups as GUIDs when every one is a GUID, as Entra's
+// group object IDs are; otherwise it keeps them as strings.
+func (s Session) MarshalJSON() ([]byte, error) {
+	w := wireSession{
+		Tenant: s.Tenant, NameID: s.NameID, NameIDFormat: s.NameIDFormat, Email: s.Email, Name: s.Name,
+		Overage: s.GroupsOverage, Headers: s.Headers, SessionIndex: s.SessionIndex, IssuedAt: s.IssuedAt, Expires: s.Expires,
+	}
+	if packed, ok := packGUIDs(s.Groups); ok {
+		w.GroupGUIDs = packed
+	} else {
+		w.Groups = s.Groups
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reverses MarshalJSON.
+func (s *Session) UnmarshalJSON(data []byte) error {
+	var w wireSession
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	if len(w.GroupGUIDs)%16 != 0 {
+		return errors.New("samlsp: malformed packed groups")
+	}
+	*s = Session{
+		Tenant: w.Tenant, NameID: w.NameID, NameIDFormat: w.NameIDFormat, Email: w.Email, Name: w.Name,
+		Groups: w.Groups, GroupsOverage: w.Overage, Headers: w.Headers, SessionIndex: w.SessionIndex,
+		IssuedAt: w.IssuedAt, Expires: w.Expires,
+	}
+	for i := 0; i < len(w.GroupGUIDs); i += 16 {
+		s.Groups = append(s.Groups, formatGUID(w.GroupGUIDs[i:i+16]))
+	}
+	return nil
+}
+
+// packGUIDs packs lower-case canonical GUIDs (as Entra sends group object
+// IDs) into 16 bytes each. It reports false if any is not one, so that
+// unpacking gives back exactly the strings it was given.
+func packGUIDs(groups []string) ([]byte, bool) {
+	if len(groups) == 0 {
+		return nil, false
+	}
+	out := make([]byte, 0, 16*len(groups))
+	for _, g := range groups {
+		if len(g) != 36 || g[8] != '-' || g[13] != '-' || g[18] != '-' || g[23] != '-' {
+			return nil, false
+		}
+		b, err := hex.DecodeString(g[0:8] + g[9:13] + g[14:18] + g[19:23] + g[24:36])
+		if err != nil || formatGUID(b) != g {
+			return nil, false
+		}
+		out = append(out, b...)
+	}
+	return out, true
+}
+
+func formatGUID(b []byte) string {
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // CookiePrefix starts every cookie the gateway sets. The upstream never sees
@@ -50,6 +141,11 @@ func IsGatewayCookie(name string) bool {
 // name, value and attributes together.
 const maxCookieValue = 3800
 
+// maxSessionChunks bounds how many cookies one session may take. Four
+// chunks of 3800 bytes stay under the 16 KiB request header limit of
+// common servers; one or two carry a session with 150 groups.
+const maxSessionChunks = 4
+
 // codec encodes and decodes the gateway's cookies with gorilla/securecookie:
 // authenticated (HMAC-SHA256) and encrypted (AES), under the cookie's name,
 // so that a value minted for one cookie is useless as another.
@@ -72,8 +168,10 @@ func newCodec(keys []SessionKey) (*codec, error) {
 		// Expiry is checked against the Expires and IssuedAt fields with
 		// the injected clock; securecookie's own check reads the wall clock.
 		sc.MaxAge(0)
-		sc.MaxLength(maxCookieValue)
-		sc.SetSerializer(securecookie.JSONEncoder{})
+		// A session may be split across several cookies (see
+		// cookies.writeSession); each piece stays under maxCookieValue.
+		sc.MaxLength(maxCookieValue * maxSessionChunks)
+		sc.SetSerializer(compressingJSON{})
 		c.codecs = append(c.codecs, sc)
 	}
 	return c, nil
@@ -91,6 +189,131 @@ func (c *codec) encode(name string, v any) (string, error) {
 // still work during a rotation.
 func (c *codec) decode(name, value string, v any) error {
 	return securecookie.DecodeMulti(name, value, v, c.codecs...)
+}
+
+// compressingJSON serializes cookie values as JSON, deflated when that
+// pays (sessions with many groups), behind one marker byte.
+type compressingJSON struct{}
+
+// compressAbove is the JSON size above which a value is deflated; small
+// values would grow, and every request would pay for inflating them.
+const compressAbove = 512
+
+// maxInflated bounds a decompressed value: a small cookie must not inflate
+// into megabytes (its HMAC is checked first, but keys can leak).
+const maxInflated = 64 << 10
+
+func (compressingJSON) Serialize(src any) ([]byte, error) {
+	data, err := json.Marshal(src)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) <= compressAbove {
+		return append([]byte{'j'}, data...), nil
+	}
+	var buf bytes.Buffer
+	buf.WriteByte('z')
+	zw, err := flate.NewWriter(&buf, flate.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (compressingJSON) Deserialize(src []byte, dst any) error {
+	if len(src) == 0 {
+		return errors.New("samlsp: empty cookie value")
+	}
+	switch src[0] {
+	case 'j':
+		return json.Unmarshal(src[1:], dst)
+	case 'z':
+		data, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(src[1:])), maxInflated+1))
+		if err != nil {
+			return fmt.Errorf("samlsp: inflate cookie value: %w", err)
+		}
+		if len(data) > maxInflated {
+			return errors.New("samlsp: cookie value inflates too far")
+		}
+		return json.Unmarshal(data, dst)
+	}
+	return errors.New("samlsp: unknown cookie value encoding")
+}
+
+// writeSession sets the session cookie, split into numbered cookies when
+// it is too large for one: the first carries "<n>~" and the first piece,
+// the others (_1, _2, ...) the rest. Pieces a larger earlier session left
+// behind are expired.
+func (c cookies) writeSession(w http.ResponseWriter, value string, expires time.Time) error {
+	n := (len(value) + maxCookieValue - 1) / maxCookieValue
+	if n > maxSessionChunks {
+		return fmt.Errorf("samlsp: session needs %d cookies, the limit is %d", n, maxSessionChunks)
+	}
+	for i := range maxSessionChunks {
+		name := c.sessionChunkName(i)
+		if i >= n {
+			if i > 0 {
+				http.SetCookie(w, c.expired(name, "/"))
+			}
+			continue
+		}
+		piece := value[i*maxCookieValue : min(len(value), (i+1)*maxCookieValue)]
+		if i == 0 && n > 1 {
+			piece = strconv.Itoa(n) + "~" + piece
+		}
+		ck := c.session(piece, expires)
+		ck.Name = name
+		http.SetCookie(w, ck)
+	}
+	return nil
+}
+
+// readSession reassembles the session cookie, or returns "" when it is
+// absent or incomplete.
+func (c cookies) readSession(r *http.Request) string {
+	first, err := r.Cookie(c.sessionChunkName(0))
+	if err != nil {
+		return ""
+	}
+	count, rest, chunked := strings.Cut(first.Value, "~")
+	if !chunked {
+		return first.Value
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 2 || n > maxSessionChunks {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(rest)
+	for i := 1; i < n; i++ {
+		ck, err := r.Cookie(c.sessionChunkName(i))
+		if err != nil {
+			return ""
+		}
+		b.WriteString(ck.Value)
+	}
+	return b.String()
+}
+
+// clearSession expires every piece of the session cookie.
+func (c cookies) clearSession(w http.ResponseWriter) {
+	for i := range maxSessionChunks {
+		http.SetCookie(w, c.expired(c.sessionChunkName(i), "/"))
+	}
+}
+
+// sessionChunkName is the name of piece i of the session cookie.
+func (c cookies) sessionChunkName(i int) string {
+	if i == 0 {
+		return c.hostName(sessionCookie)
+	}
+	return c.hostName(sessionCookie + "_" + strconv.Itoa(i))
 }
 
 // cookies knows the names and attributes of the gateway's cookies, which

@@ -5,13 +5,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	crewsaml "github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/sso-gateway/sso-gateway/metadata"
 )
 
 // URL paths the gateway serves itself. Everything else is the upstream's.
@@ -19,47 +23,102 @@ const (
 	PathPrefix   = "/auth/api/v1/saml/"
 	LoginPath    = PathPrefix + "login/"    // + Customer_ID: GET starts login, POST is the ACS
 	MetadataPath = PathPrefix + "metadata/" // + Customer_ID: SP metadata
+	SLOPath      = PathPrefix + "slo/"      // + Customer_ID: single logout
 	LogoutPath   = PathPrefix + "logout"
 	SelectPath   = PathPrefix + "select" // which organisation are you from?
 )
 
+// URLs are a tenant's service provider URLs.
+type URLs struct {
+	// EntityID is the Identifier (Entity ID) and Audience; ACS is the
+	// Reply URL. The gateway uses {public_url}/auth/api/v1/saml/login/{ID}
+	// for both, as the Entra set-up instructions say; tests of foreign
+	// responses set others.
+	EntityID string
+	ACS      *url.URL
+	SLO      *url.URL
+	Metadata *url.URL
+}
+
+// TenantURLs returns a tenant's URLs under publicURL.
+func TenantURLs(publicURL *url.URL, id string) URLs {
+	// Built by hand: url.JoinPath on an empty base path drops the leading
+	// slash, which String hides but a cookie Path attribute does not.
+	at := func(path string) *url.URL {
+		return &url.URL{Scheme: publicURL.Scheme, Host: publicURL.Host, Path: path + id}
+	}
+	acs := at(LoginPath)
+	return URLs{EntityID: acs.String(), ACS: acs, SLO: at(SLOPath), Metadata: at(MetadataPath)}
+}
+
 // TenantOptions describe one tenant's service provider.
 type TenantOptions struct {
-	ID string
-	// EntityID is the Identifier (Entity ID) and Audience; ACSURL is the
-	// Reply URL. The gateway uses {public_url}/auth/api/v1/saml/login/{ID}
-	// for both; tests of foreign responses set others.
-	EntityID string
-	ACSURL   *url.URL
-	// MetadataURL is where the SP metadata is served.
-	MetadataURL *url.URL
+	ID   string
+	URLs URLs
 
-	IDP *IDPMetadata
+	// IDP is the tenant's IdP metadata, or nil when it is still being
+	// fetched: the tenant is then not ready until SetIDP.
+	IDP *metadata.IDP
 
 	SPKey  *rsa.PrivateKey
 	SPCert *x509.Certificate
+	// SPPreviousKeys also decrypt assertions, while the IdP still encrypts
+	// to the certificate being replaced.
+	SPPreviousKeys []*rsa.PrivateKey
 
 	NameIDFormat      string
 	AllowIDPInitiated bool
 	AllowSHA1         bool
 	AllowedGroups     []string
 	EmailDomains      []string
+	// Hosts belong to this tenant alone (see config.Tenant.Hosts).
+	Hosts             []string
 	DefaultRelayState string
+	// SessionAttributes are the standard identity attributes the session
+	// keeps: any of "email", "name" and "groups". Nil keeps all three.
+	SessionAttributes []string
+	// Headers are the tenant's own identity headers: header name (which
+	// must start with X-Remote-) to claim name.
+	Headers map[string]string
 }
 
-// Tenant is one customer's service provider. It is immutable once built.
+// Session attribute names for TenantOptions.SessionAttributes.
+const (
+	AttributeEmail  = "email"
+	AttributeName   = "name"
+	AttributeGroups = "groups"
+)
+
+// Tenant is one customer's service provider. Its configuration is
+// immutable; its IdP metadata is replaced as a whole when a refresh brings
+// a new document.
 type Tenant struct {
 	ID                string
 	EntityID          string
 	ACSURL            *url.URL
-	IDP               *IDPMetadata
+	SLOURL            *url.URL
 	AllowIDPInitiated bool
 	DefaultRelayState string
 	EmailDomains      []string
+	Hosts             []string
 
-	sp            *crewsaml.ServiceProvider
+	// base is the ServiceProvider without IdP metadata: it serves the SP
+	// metadata, and each state copies it.
+	base          crewsaml.ServiceProvider
 	allowedGroups map[string]bool
+	headers       map[string]string // header name -> claim
+	keep          struct{ email, name, groups bool }
 	acsPath       string
+	table         *Tenants // notified when the IdP's sign-on origin changes
+
+	state atomic.Pointer[tenantState]
+}
+
+// tenantState is a tenant's IdP metadata and the ServiceProvider that
+// trusts it.
+type tenantState struct {
+	idp *metadata.IDP
+	sp  *crewsaml.ServiceProvider
 }
 
 // noNetwork is the HTTP client of every crewjam ServiceProvider: the
@@ -74,21 +133,38 @@ func (refuseTransport) RoundTrip(*http.Request) (*http.Response, error) {
 }
 
 func newTenant(o TenantOptions, clock *dsig.Clock, replay crewsaml.AssertionReplayCache) (*Tenant, error) {
-	if o.IDP == nil {
-		return nil, fmt.Errorf("samlsp: tenant %q: no IdP metadata", o.ID)
+	if o.URLs.ACS == nil || o.URLs.Metadata == nil {
+		return nil, fmt.Errorf("samlsp: tenant %q: no ACS or metadata URL", o.ID)
 	}
 	t := &Tenant{
 		ID:                o.ID,
-		EntityID:          o.EntityID,
-		ACSURL:            o.ACSURL,
-		IDP:               o.IDP,
+		EntityID:          o.URLs.EntityID,
+		ACSURL:            o.URLs.ACS,
+		SLOURL:            o.URLs.SLO,
 		AllowIDPInitiated: o.AllowIDPInitiated,
 		DefaultRelayState: o.DefaultRelayState,
 		EmailDomains:      slices.Clone(o.EmailDomains),
-		acsPath:           o.ACSURL.EscapedPath(),
+		Hosts:             slices.Clone(o.Hosts),
+		acsPath:           o.URLs.ACS.EscapedPath(),
 	}
 	if t.DefaultRelayState == "" {
 		t.DefaultRelayState = "/"
+	}
+	t.headers = maps.Clone(o.Headers)
+	if o.SessionAttributes == nil {
+		t.keep.email, t.keep.name, t.keep.groups = true, true, true
+	}
+	for _, a := range o.SessionAttributes {
+		switch a {
+		case AttributeEmail:
+			t.keep.email = true
+		case AttributeName:
+			t.keep.name = true
+		case AttributeGroups:
+			t.keep.groups = true
+		default:
+			return nil, fmt.Errorf("samlsp: tenant %q: unknown session attribute %q", o.ID, a)
+		}
 	}
 	if len(o.AllowedGroups) > 0 {
 		t.allowedGroups = map[string]bool{}
@@ -96,13 +172,13 @@ func newTenant(o TenantOptions, clock *dsig.Clock, replay crewsaml.AssertionRepl
 			t.allowedGroups[g] = true
 		}
 	}
-	t.sp = &crewsaml.ServiceProvider{
-		EntityID:    o.EntityID,
-		Key:         o.SPKey,
-		Certificate: o.SPCert,
-		AcsURL:      *o.ACSURL,
-		MetadataURL: *o.MetadataURL,
-		IDPMetadata: o.IDP.Entity,
+	t.base = crewsaml.ServiceProvider{
+		EntityID:       o.URLs.EntityID,
+		Key:            o.SPKey,
+		Certificate:    o.SPCert,
+		DecryptionKeys: o.SPPreviousKeys,
+		AcsURL:         *o.URLs.ACS,
+		MetadataURL:    *o.URLs.Metadata,
 
 		AuthnNameIDFormat: crewsaml.NameIDFormat(o.NameIDFormat),
 		// Only HTTP-POST: crewjam would also advertise HTTP-Artifact, which
@@ -117,15 +193,57 @@ func newTenant(o TenantOptions, clock *dsig.Clock, replay crewsaml.AssertionRepl
 		AllowIDPInitiated: true,
 		ValidateRequestID: requestIDValidator(o.AllowIDPInitiated),
 
-		RejectSHA1Signatures:        !o.AllowSHA1,
+		RejectSHA1Signatures: !o.AllowSHA1,
+		// AES-CBC is not authenticated: decrypt it only inside a Response
+		// whose signature has already been checked (padding oracles).
 		RequireSignedResponseForCBC: true,
 		RejectUnknownConditions:     true,
+		RejectExpiredIDPMetadata:    true,
 		RequireStandardArtifacts:    true,
 		ReplayCache:                 tenantReplayCache{prefix: o.ID + " ", cache: replay},
 		HTTPClient:                  noNetwork,
 		Clock:                       clock,
 	}
+	if o.URLs.SLO != nil {
+		t.base.SloURL = *o.URLs.SLO
+		t.base.LogoutBindings = []string{crewsaml.HTTPRedirectBinding}
+		// The single logout profile requires signed logout messages; an IdP
+		// without a verification certificate for the SP ignores the
+		// signature, as Entra does unless told otherwise.
+		t.base.LogoutSignatureMethod = dsig.RSASHA256SignatureMethod
+	}
+	if o.IDP != nil {
+		t.SetIDP(o.IDP)
+	}
 	return t, nil
+}
+
+// SetIDP makes md the tenant's IdP metadata, for every request that starts
+// from now on.
+func (t *Tenant) SetIDP(md *metadata.IDP) {
+	sp := t.base
+	sp.IDPMetadata = md.Entity
+	old := t.state.Swap(&tenantState{idp: md, sp: &sp})
+	if t.table != nil && (old == nil || origin(old.idp.SSOURL) != origin(md.SSOURL)) {
+		t.table.originsChanged()
+	}
+}
+
+// current returns the tenant's IdP metadata and ServiceProvider, or nil
+// while it has no usable metadata.
+func (t *Tenant) current() *tenantState {
+	return t.state.Load()
+}
+
+// Ready reports whether the tenant has usable IdP metadata.
+func (t *Tenant) Ready() bool { return t.state.Load() != nil }
+
+// IDP returns the tenant's IdP metadata, or nil.
+func (t *Tenant) IDP() *metadata.IDP {
+	if st := t.state.Load(); st != nil {
+		return st.idp
+	}
+	return nil
 }
 
 // requestIDValidator decides whether a response's InResponseTo is
@@ -161,7 +279,7 @@ func (c tenantReplayCache) Consume(id string, expiresAt time.Time) error {
 
 // Metadata returns the SP metadata to give to the IdP.
 func (t *Tenant) Metadata() *crewsaml.EntityDescriptor {
-	return t.sp.Metadata()
+	return t.base.Metadata()
 }
 
 // groupAllowed reports whether a user holding groups may sign in.

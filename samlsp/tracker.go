@@ -50,19 +50,20 @@ func validTrackerKey(s string) bool {
 	return true
 }
 
-// trackerCookie returns the tracking cookie for key, valid for maxAge and
-// sent only to the tenant's ACS path. On https it is SameSite=None so that
-// the browser sends it with the IdP's cross-site POST; on http that is not
-// allowed and Lax is the best available.
-func (c cookies) tracker(key, value, acsPath string, maxAge time.Duration) *http.Cookie {
+// tracker returns a tracking cookie (base is its name without prefix),
+// valid for maxAge and sent only to path: the tenant's ACS or SLO endpoint.
+// On https it is SameSite=None so that the browser sends it with the IdP's
+// cross-site POST; on http that is not allowed and Lax is the best
+// available.
+func (c cookies) tracker(base, value, path string, maxAge time.Duration) *http.Cookie {
 	sameSite := http.SameSiteLaxMode
 	if c.secure {
 		sameSite = http.SameSiteNoneMode
 	}
 	return &http.Cookie{
-		Name:     c.pathName(trackerCookie + key),
+		Name:     c.pathName(base),
 		Value:    value,
-		Path:     acsPath,
+		Path:     path,
 		MaxAge:   int(maxAge / time.Second),
 		HttpOnly: true,
 		Secure:   c.secure,
@@ -79,7 +80,8 @@ type foundTracker struct {
 // trackers returns the tracking cookies in r, oldest first, with
 // undecodable ones (wrong tenant, retired key, tampered) first of all.
 func (p *Provider) trackers(r *http.Request, tenant string) []foundTracker {
-	prefix := p.cookies.pathName(trackerCookie)
+	set := p.s()
+	prefix := set.cookies.pathName(trackerCookie)
 	var out []foundTracker
 	for _, ck := range r.Cookies() {
 		if !strings.HasPrefix(ck.Name, prefix) {
@@ -87,7 +89,7 @@ func (p *Provider) trackers(r *http.Request, tenant string) []foundTracker {
 		}
 		var tr trackedRequest
 		ft := foundTracker{name: ck.Name}
-		if err := p.codec.decode(ck.Name, ck.Value, &tr); err == nil && tr.Tenant == tenant {
+		if err := set.codec.decode(ck.Name, ck.Value, &tr); err == nil && tr.Tenant == tenant {
 			ft.req = &tr
 		}
 		out = append(out, ft)
@@ -109,23 +111,24 @@ func (p *Provider) trackers(r *http.Request, tenant string) []foundTracker {
 // trackedByRelayState returns the unexpired tracked request the RelayState
 // names, or nil.
 func (p *Provider) trackedByRelayState(r *http.Request, tenant, relayState string) *trackedRequest {
+	set := p.s()
 	if !validTrackerKey(relayState) {
 		return nil
 	}
-	name := p.cookies.pathName(trackerCookie + relayState)
+	name := set.cookies.pathName(trackerCookie + relayState)
 	ck, err := r.Cookie(name)
 	if err != nil {
 		return nil
 	}
 	var tr trackedRequest
-	if err := p.codec.decode(name, ck.Value, &tr); err != nil {
+	if err := set.codec.decode(name, ck.Value, &tr); err != nil {
 		return nil
 	}
 	if tr.Tenant != tenant {
 		return nil
 	}
 	issued := time.Unix(tr.Issued, 0)
-	if p.clock.Now().After(issued.Add(p.loginTimeout)) {
+	if p.clock.Now().After(issued.Add(set.loginTimeout)) {
 		return nil
 	}
 	return &tr

@@ -112,6 +112,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		printProblems(stderr, path, err)
 		return errReported
 	}
+	// SIGHUP and changes to the configuration files reload it; a broken
+	// configuration is logged and the running one keeps serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		if err := gw.Watch(ctx, hup); err != nil {
+			log.Error("configuration watch stopped", slog.String("error", err.Error()))
+		}
+	}()
 	return gw.Serve(ctx)
 }
 
@@ -125,8 +135,7 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, cfgErr := config.Load(path, os.LookupEnv)
 	problems := config.Problems(cfgErr)
 	if cfg != nil {
-		_, mdErr := gateway.LoadMetadata(ctx, cfg, nil, time.Now())
-		problems = append(problems, config.Problems(mdErr)...)
+		problems = append(problems, config.Problems(gateway.CheckMetadata(ctx, cfg, nil, time.Now()))...)
 	}
 	if len(problems) > 0 {
 		printProblems(stderr, path, errorsOf(problems))

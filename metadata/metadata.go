@@ -1,0 +1,229 @@
+// Package metadata loads, checks and keeps fresh each tenant's IdP
+// metadata: Entra's Federation Metadata XML, from a file or from the
+// enterprise app's App Federation Metadata Url.
+//
+// Metadata decides whose signatures a tenant trusts, so it is checked
+// strictly when loaded (an IdP role, an HTTP-Redirect sign-on endpoint, RSA
+// signing keys of at least 2048 bits, at least one certificate valid now,
+// and, when configured, a valid signature by a pinned certificate), and a
+// refresh that fails or yields unusable metadata keeps the last good copy.
+package metadata
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	crewsaml "github.com/crewjam/saml"
+	crewsamlsp "github.com/crewjam/saml/samlsp"
+)
+
+// MaxSize bounds an IdP metadata document. Entra's app federation
+// metadata is about 15 KB and its tenant-wide document about 25 KB; anything
+// a hundred times larger is not an IdP's metadata.
+const MaxSize = 2 << 20
+
+// FetchTimeout bounds one fetch of idp_metadata_url.
+const FetchTimeout = 15 * time.Second
+
+// minIDPKeyBits is the smallest IdP signing key trusted. Entra issues 2048
+// bit keys; a shorter key in metadata means the file is not Entra's or is
+// ancient.
+const minIDPKeyBits = 2048
+
+// ErrUnusable is matched by every error about unusable IdP metadata.
+var ErrUnusable = errors.New("unusable IdP metadata")
+
+// IDP is a parsed and checked IdP metadata document. It is immutable.
+type IDP struct {
+	// Entity is the metadata as crewjam's ServiceProvider needs it: the
+	// entity ID, validity and IdP role, without the WS-Federation roles and
+	// the document signature, which would only take memory.
+	Entity *crewsaml.EntityDescriptor
+	// SigningCerts are every signing certificate in the metadata, in order.
+	// All are trusted: Entra publishes the next certificate before it
+	// starts signing with it.
+	SigningCerts []*x509.Certificate
+	// SSOURL is the HTTP-Redirect SingleSignOnService location.
+	SSOURL string
+	// SLOURL is the HTTP-Redirect SingleLogoutService location, or "".
+	SLOURL string
+	// ValidUntil and CacheDuration are the document's caching policy;
+	// zero when absent (Entra sets neither).
+	ValidUntil    time.Time
+	CacheDuration time.Duration
+}
+
+// EarliestExpiry is the earliest NotAfter among the signing certificates
+// valid at now: when the IdP's active certificate expires if nobody acts.
+// It is zero when none is valid.
+func (m *IDP) EarliestExpiry(now time.Time) time.Time {
+	var earliest time.Time
+	for _, c := range m.SigningCerts {
+		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
+			continue
+		}
+		if earliest.IsZero() || c.NotAfter.Before(earliest) {
+			earliest = c.NotAfter
+		}
+	}
+	return earliest
+}
+
+// ReadFile reads and checks IdP metadata from a file. signers, when not
+// empty, are the certificates one of which must have signed the document.
+func ReadFile(name string, now time.Time, signers []*x509.Certificate) (*IDP, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read IdP metadata: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read IdP metadata: %w", err)
+	}
+	return Parse(data, now, signers)
+}
+
+// Parse parses IdP metadata and checks that a service provider can use it:
+// an IdP entity with an HTTP-Redirect single sign-on endpoint and at least
+// one currently valid RSA signing certificate of at least 2048 bits. When
+// signers is not empty, the document must carry an enveloped signature by
+// one of them, and only what the signature covers is used.
+func Parse(data []byte, now time.Time, signers []*x509.Certificate) (*IDP, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrUnusable, MaxSize)
+	}
+	// Entra's file starts with a UTF-8 byte order mark.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	var entity *crewsaml.EntityDescriptor
+	var err error
+	if len(signers) > 0 {
+		entity, err = crewsamlsp.ParseSignedMetadata(data, signers)
+		if err != nil {
+			return nil, fmt.Errorf("%w: signature does not verify against idp_metadata_signing_cert: %v", ErrUnusable, err)
+		}
+	} else {
+		entity, err = crewsamlsp.ParseMetadata(data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: not SAML metadata: %v", ErrUnusable, err)
+		}
+	}
+	if strings.Contains(entity.EntityID, "{tenantid}") {
+		return nil, fmt.Errorf("%w: entityID %q is Entra's tenant-independent template; download the enterprise application's own Federation Metadata XML instead", ErrUnusable, entity.EntityID)
+	}
+	if !entity.ValidUntil.IsZero() && !now.Before(entity.ValidUntil) {
+		// saml-metadata §4.3.1: expired metadata must not be relied on.
+		return nil, fmt.Errorf("%w: expired at %s (validUntil)", ErrUnusable, entity.ValidUntil.UTC().Format(time.RFC3339))
+	}
+	if entity.EntityID == "" {
+		return nil, fmt.Errorf("%w: no entityID", ErrUnusable)
+	}
+	if len(entity.IDPSSODescriptors) == 0 {
+		return nil, fmt.Errorf("%w: no IDPSSODescriptor (is this the IdP's metadata?)", ErrUnusable)
+	}
+	md := &IDP{Entity: trim(entity), ValidUntil: entity.ValidUntil, CacheDuration: entity.CacheDuration}
+	for _, d := range entity.IDPSSODescriptors {
+		for _, s := range d.SingleSignOnServices {
+			if s.Binding == crewsaml.HTTPRedirectBinding && md.SSOURL == "" {
+				md.SSOURL = s.Location
+			}
+		}
+		for _, s := range d.SingleLogoutServices {
+			if s.Binding == crewsaml.HTTPRedirectBinding && md.SLOURL == "" {
+				md.SLOURL = s.Location
+			}
+		}
+		for _, k := range d.KeyDescriptors {
+			if k.Use != "" && k.Use != "signing" {
+				continue
+			}
+			for _, c := range k.KeyInfo.X509Data.X509Certificates {
+				cert, err := ParseBase64Cert(c.Data)
+				if err != nil {
+					return nil, fmt.Errorf("%w: signing certificate: %v", ErrUnusable, err)
+				}
+				md.SigningCerts = append(md.SigningCerts, cert)
+			}
+		}
+	}
+	if md.SSOURL == "" {
+		return nil, fmt.Errorf("%w: no HTTP-Redirect SingleSignOnService", ErrUnusable)
+	}
+	if u, err := url.Parse(md.SSOURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%w: SingleSignOnService location %q is not an http(s) URL", ErrUnusable, md.SSOURL)
+	}
+	if len(md.SigningCerts) == 0 {
+		return nil, fmt.Errorf("%w: no signing certificate", ErrUnusable)
+	}
+	var usable int
+	var latest time.Time
+	for _, c := range md.SigningCerts {
+		pub, ok := c.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("%w: signing certificate %q has a %T key, want RSA", ErrUnusable, c.Subject.CommonName, c.PublicKey)
+		}
+		if pub.N.BitLen() < minIDPKeyBits {
+			return nil, fmt.Errorf("%w: signing certificate %q has a %d-bit key, want at least %d", ErrUnusable, c.Subject.CommonName, pub.N.BitLen(), minIDPKeyBits)
+		}
+		if c.NotAfter.After(latest) {
+			latest = c.NotAfter
+		}
+		if !now.Before(c.NotBefore) && !now.After(c.NotAfter) {
+			usable++
+		}
+	}
+	if usable == 0 {
+		return nil, fmt.Errorf("%w: no signing certificate is valid now (the latest expired %s); download the metadata again after renewing the certificate in Entra", ErrUnusable, latest.UTC().Format(time.DateOnly))
+	}
+	return md, nil
+}
+
+// trim keeps what a service provider uses of an IdP's entity: a tenant's
+// parsed metadata stays in memory for the life of the process, and with
+// thousands of tenants Entra's WS-Federation roles would dominate it.
+func trim(e *crewsaml.EntityDescriptor) *crewsaml.EntityDescriptor {
+	out := &crewsaml.EntityDescriptor{
+		EntityID:      e.EntityID,
+		ValidUntil:    e.ValidUntil,
+		CacheDuration: e.CacheDuration,
+	}
+	for _, d := range e.IDPSSODescriptors {
+		out.IDPSSODescriptors = append(out.IDPSSODescriptors, crewsaml.IDPSSODescriptor{
+			SSODescriptor: crewsaml.SSODescriptor{
+				RoleDescriptor: crewsaml.RoleDescriptor{
+					ProtocolSupportEnumeration: d.ProtocolSupportEnumeration,
+					ValidUntil:                 d.ValidUntil,
+					KeyDescriptors:             d.KeyDescriptors,
+				},
+				SingleLogoutServices: d.SingleLogoutServices,
+				NameIDFormats:        d.NameIDFormats,
+			},
+			WantAuthnRequestsSigned: d.WantAuthnRequestsSigned,
+			SingleSignOnServices:    d.SingleSignOnServices,
+		})
+	}
+	return out
+}
+
+// ParseBase64Cert parses a certificate as metadata and signatures carry
+// it: base64 DER, whitespace allowed.
+func ParseBase64Cert(s string) (*x509.Certificate, error) {
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
+	if err != nil {
+		return nil, fmt.Errorf("not base64: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("not a certificate: %w", err)
+	}
+	return cert, nil
+}

@@ -1,0 +1,353 @@
+package metadata
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+)
+
+// Refresh timing.
+const (
+	// DefaultRefreshInterval is how often a URL is fetched again when the
+	// document says nothing shorter.
+	DefaultRefreshInterval = time.Hour
+	// minRefresh keeps a document with a tiny cacheDuration or an
+	// imminent validUntil from being fetched in a tight loop.
+	minRefresh = time.Minute
+	// firstRetry is the first wait after a failed fetch; it doubles up to
+	// the refresh interval.
+	firstRetry = 30 * time.Second
+	// DefaultConcurrency bounds simultaneous fetches, so thousands of
+	// tenants starting or refreshing together do not flood the IdP or the
+	// gateway's own network.
+	DefaultConcurrency = 8
+)
+
+// Target is a tenant whose metadata comes from a URL.
+type Target struct {
+	Tenant string
+	URL    *url.URL
+	// Signers, if not empty, must have signed every document.
+	Signers []*x509.Certificate
+	// Interval is the refresh interval; zero means DefaultRefreshInterval.
+	Interval time.Duration
+	// Apply receives each new usable document, and the current one when a
+	// Sync hands an existing watch to a new tenant table.
+	Apply func(*IDP)
+}
+
+// Status is what the refresher knows about one tenant's metadata.
+type Status struct {
+	URL         string
+	LastAttempt time.Time
+	LastSuccess time.Time // last fetch that yielded usable or unchanged metadata
+	LastError   string    // of the last attempt, "" if it succeeded
+	Current     *IDP      // nil until a fetch succeeded
+}
+
+// RefresherOptions configure a Refresher.
+type RefresherOptions struct {
+	Client      *http.Client    // nil: a client with the environment's proxy settings
+	Clock       clockwork.Clock // nil: the real clock
+	Logger      *slog.Logger    // nil: discard
+	Metrics     *Metrics        // required
+	Concurrency int             // zero: DefaultConcurrency
+}
+
+// Refresher keeps the metadata of URL tenants fresh: one goroutine per
+// tenant fetches, schedules the next fetch (sooner when the document's
+// cacheDuration or validUntil ask for it), and backs off after failures,
+// keeping the last good document. Fetches run at most Concurrency at a time
+// and refresh times are jittered, so tenants spread out by themselves.
+type Refresher struct {
+	ctx     context.Context
+	client  *http.Client
+	clock   clockwork.Clock
+	log     *slog.Logger
+	metrics *Metrics
+	sem     chan struct{}
+
+	mu      sync.Mutex
+	watches map[string]*watch // by tenant
+}
+
+// NewRefresher returns a Refresher whose watches run until ctx ends.
+func NewRefresher(ctx context.Context, o RefresherOptions) (*Refresher, error) {
+	if o.Metrics == nil {
+		return nil, errors.New("metadata: Refresher needs Metrics")
+	}
+	r := &Refresher{ctx: ctx, client: o.Client, clock: o.Clock, log: o.Logger, metrics: o.Metrics, watches: map[string]*watch{}}
+	if r.client == nil {
+		r.client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
+	}
+	if r.clock == nil {
+		r.clock = clockwork.NewRealClock()
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	n := o.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	r.sem = make(chan struct{}, n)
+	return r, nil
+}
+
+// watch is one tenant's refresh loop.
+type watch struct {
+	key       string // what makes two targets the same watch
+	interval  time.Duration
+	url       *url.URL
+	signers   []*x509.Certificate
+	tenant    string
+	cancel    context.CancelFunc
+	firstDone chan struct{}
+
+	mu         sync.Mutex
+	apply      func(*IDP)
+	status     Status
+	validators Validators
+	failures   int
+}
+
+func targetKey(t Target) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%d\n", t.Tenant, t.URL, t.Interval)
+	for _, c := range t.Signers {
+		h.Write(c.Raw)
+	}
+	return string(h.Sum(nil))
+}
+
+// Sync makes the running watches match targets: new targets start (their
+// first fetch begins at once), removed ones stop, and unchanged ones keep
+// their schedule and hand their current document to the new Apply, so a
+// configuration reload causes no fetches and no gap.
+func (r *Refresher) Sync(targets []Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := map[string]bool{}
+	for _, t := range targets {
+		keep[t.Tenant] = true
+		key := targetKey(t)
+		if w, ok := r.watches[t.Tenant]; ok {
+			if w.key == key {
+				w.mu.Lock()
+				w.apply = t.Apply
+				current := w.status.Current
+				w.mu.Unlock()
+				if current != nil {
+					t.Apply(current)
+				}
+				continue
+			}
+			w.cancel()
+		}
+		r.start(t, key)
+	}
+	for tenant, w := range r.watches {
+		if !keep[tenant] {
+			w.cancel()
+			delete(r.watches, tenant)
+			r.metrics.Forget(tenant)
+		}
+	}
+}
+
+func (r *Refresher) start(t Target, key string) {
+	interval := t.Interval
+	if interval <= 0 {
+		interval = DefaultRefreshInterval
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	w := &watch{
+		key: key, interval: interval, url: t.URL, signers: t.Signers, tenant: t.Tenant,
+		cancel: cancel, firstDone: make(chan struct{}), apply: t.Apply,
+		status: Status{URL: t.URL.String()},
+	}
+	r.watches[t.Tenant] = w
+	go r.run(ctx, w)
+}
+
+// run fetches at once, then whenever the last fetch said to.
+func (r *Refresher) run(ctx context.Context, w *watch) {
+	next := r.refresh(ctx, w)
+	close(w.firstDone)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.clock.After(next):
+		}
+		next = r.refresh(ctx, w)
+	}
+}
+
+// WaitFirst waits until every watch has made its first attempt, or ctx ends.
+func (r *Refresher) WaitFirst(ctx context.Context) {
+	r.mu.Lock()
+	var waits []chan struct{}
+	for _, w := range r.watches {
+		waits = append(waits, w.firstDone)
+	}
+	r.mu.Unlock()
+	for _, c := range waits {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// RefreshNow fetches tenant's metadata immediately and waits for the
+// result, outside the schedule (for operators and tests).
+func (r *Refresher) RefreshNow(ctx context.Context, tenant string) error {
+	r.mu.Lock()
+	w, ok := r.watches[tenant]
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("metadata: tenant %q has no metadata URL", tenant)
+	}
+	r.refresh(ctx, w)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.status.LastError != "" {
+		return errors.New(w.status.LastError)
+	}
+	return nil
+}
+
+// Status returns what is known about tenant's metadata, and false when the
+// tenant's metadata does not come from a URL.
+func (r *Refresher) Status(tenant string) (Status, bool) {
+	r.mu.Lock()
+	w, ok := r.watches[tenant]
+	r.mu.Unlock()
+	if !ok {
+		return Status{}, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.status, true
+}
+
+// refresh makes one attempt and returns how long to wait for the next.
+func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
+	select {
+	case r.sem <- struct{}{}:
+	case <-ctx.Done():
+		return w.interval
+	}
+	defer func() { <-r.sem }()
+
+	w.mu.Lock()
+	prev := w.validators
+	if w.status.Current == nil {
+		// Without a good document, a 304 would leave nothing to use.
+		prev = Validators{}
+	}
+	w.mu.Unlock()
+
+	now := r.clock.Now()
+	data, validators, err := Fetch(ctx, r.client, w.url, prev)
+	var md *IDP
+	result := "success"
+	switch {
+	case errors.Is(err, ErrNotModified):
+		result, err = "not_modified", nil
+	case err != nil:
+		result = "fetch_error"
+	default:
+		md, err = Parse(data, now, w.signers)
+		if err != nil {
+			result = "invalid"
+		}
+	}
+	if ctx.Err() != nil {
+		return w.interval // stopped: the result means nothing
+	}
+	r.metrics.refreshes.WithLabelValues(w.tenant, result).Inc()
+
+	w.mu.Lock()
+	w.status.LastAttempt = now
+	if err != nil {
+		w.failures++
+		w.status.LastError = err.Error()
+		wait := backoff(w.failures, w.interval)
+		current := w.status.Current
+		w.mu.Unlock()
+		level := slog.LevelWarn
+		if current == nil {
+			level = slog.LevelError
+		}
+		r.log.LogAttrs(ctx, level, "IdP metadata refresh failed; keeping the last good metadata",
+			slog.String("tenant", w.tenant), slog.String("url", w.url.Redacted()), slog.String("result", result),
+			slog.String("error", err.Error()), slog.Bool("has_metadata", current != nil), slog.Duration("retry_in", wait))
+		return wait
+	}
+	w.failures = 0
+	w.status.LastError = ""
+	w.status.LastSuccess = now
+	if md != nil {
+		w.status.Current = md
+		w.validators = validators
+	}
+	current, apply := w.status.Current, w.apply
+	w.mu.Unlock()
+
+	if md != nil {
+		apply(md)
+		r.log.LogAttrs(ctx, slog.LevelInfo, "IdP metadata loaded", slog.String("tenant", w.tenant),
+			slog.Int("signing_certificates", len(md.SigningCerts)))
+	}
+	return jitter(nextRefresh(current, now, w.interval))
+}
+
+// nextRefresh is the document's own deadline if it is sooner than interval.
+func nextRefresh(md *IDP, now time.Time, interval time.Duration) time.Duration {
+	next := interval
+	if md != nil {
+		if md.CacheDuration > 0 && md.CacheDuration < next {
+			next = md.CacheDuration
+		}
+		if !md.ValidUntil.IsZero() {
+			// Refresh well before validUntil: halfway there.
+			if d := md.ValidUntil.Sub(now) / 2; d < next {
+				next = d
+			}
+		}
+	}
+	return max(next, minRefresh)
+}
+
+// backoff is the wait after n consecutive failures: 30s, 1m, 2m, ... up to
+// interval.
+func backoff(n int, interval time.Duration) time.Duration {
+	d := firstRetry
+	for i := 1; i < n && d < interval; i++ {
+		d *= 2
+	}
+	return jitter(min(d, max(interval, firstRetry)))
+}
+
+// jitter spreads d by ±10%, so that tenants loaded together do not keep
+// fetching together.
+func jitter(d time.Duration) time.Duration {
+	spread := int64(d) / 5
+	if spread <= 0 {
+		return d
+	}
+	return d - time.Duration(spread/2) + time.Duration(rand.Int64N(spread))
+}

@@ -1,0 +1,238 @@
+package samlsp
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	crewsaml "github.com/crewjam/saml"
+
+	"github.com/sso-gateway/sso-gateway/correlation"
+	"github.com/sso-gateway/sso-gateway/page"
+)
+
+// Single logout is best-effort: the local session always ends, whatever
+// the IdP does or answers. What the IdP says is only logged and counted.
+
+// logoutTrackerCookie remembers a LogoutRequest sent to the IdP, so that its
+// LogoutResponse can be matched with it.
+const logoutTrackerCookie = CookiePrefix + "logout_"
+
+// switchURL forgets the remembered organisation and asks again.
+const switchURL = SelectPath + "?switch=1"
+
+// logoutTimeout is how long the IdP has to answer a LogoutRequest.
+const logoutTimeout = 5 * time.Minute
+
+// trackedLogout is a LogoutRequest the gateway sent.
+type trackedLogout struct {
+	Tenant    string `json:"t"`
+	RequestID string `json:"id"`
+	Issued    int64  `json:"iat"`
+}
+
+// serveLogout ends the session and, when the session's IdP has a
+// SingleLogoutService, sends it a LogoutRequest with the session's NameID
+// and SessionIndex, whose answer lands on the signed-out page. Otherwise it
+// shows the signed-out page at once.
+func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
+		return
+	}
+	set := p.s()
+	s, ok := p.Authenticate(r)
+	p.clearSession(w, r)
+	if !ok {
+		p.signedOut(w, r)
+		return
+	}
+	t, _ := p.tenants.Load().Get(s.Tenant)
+	st := t.current()
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "logout",
+		slog.String("tenant", s.Tenant), slog.String("name_id", s.NameID), slog.String("correlation_id", correlation.FromContext(r.Context())))
+	if st == nil || st.idp.SLOURL == "" || t.SLOURL == nil {
+		p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
+		p.signedOut(w, r)
+		return
+	}
+	var opts []crewsaml.LogoutRequestOption
+	if s.SessionIndex != "" {
+		opts = append(opts, crewsaml.WithSessionIndex(s.SessionIndex))
+	}
+	req, err := st.sp.MakeLogoutRequest(st.idp.SLOURL, s.NameID, opts...)
+	if err == nil {
+		if s.NameIDFormat != "" && req.NameID != nil {
+			req.NameID.Format = s.NameIDFormat
+		}
+		key := newTrackerKey()
+		name := set.cookies.pathName(logoutTrackerCookie + key)
+		var value string
+		value, err = set.codec.encode(name, trackedLogout{Tenant: t.ID, RequestID: req.ID, Issued: p.clock.Now().Unix()})
+		if err == nil {
+			var target string
+			if u, uerr := st.sp.RedirectLogoutRequestURL(req, key); uerr == nil {
+				target = u.String()
+			} else {
+				err = uerr
+			}
+			if err == nil {
+				http.SetCookie(w, set.cookies.tracker(logoutTrackerCookie+key, value, t.SLOURL.EscapedPath(), logoutTimeout))
+				page.SecurityHeaders(w.Header())
+				http.Redirect(w, r, target, http.StatusFound)
+				return
+			}
+		}
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "cannot send a LogoutRequest to the IdP; signed out locally",
+		slog.String("tenant", t.ID), slog.String("error", err.Error()))
+	p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
+	p.signedOut(w, r)
+}
+
+// serveSLO is the tenant's SingleLogoutService: the IdP's answer to a
+// LogoutRequest the gateway sent, or a LogoutRequest from the IdP when the
+// user signs out elsewhere.
+func (p *Provider) serveSLO(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxACSBody)
+	if err := r.ParseForm(); err != nil {
+		page.Write(w, r, page.Errorf(http.StatusBadRequest, "The sign-out message could not be read.", err))
+		return
+	}
+	switch {
+	case r.Form.Get("SAMLResponse") != "":
+		p.logoutResponse(w, r, t)
+	case r.Form.Get("SAMLRequest") != "":
+		p.logoutRequest(w, r, t)
+	default:
+		page.Write(w, r, page.Errorf(http.StatusBadRequest, "The sign-out message is missing.", nil))
+	}
+}
+
+// logoutResponse takes the IdP's answer to the gateway's LogoutRequest. The
+// session ended already; the answer is checked, logged and counted, and the
+// user lands on the signed-out page whatever it says.
+func (p *Provider) logoutResponse(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	set := p.s()
+	key := r.Form.Get("RelayState")
+	var possible []string
+	if validTrackerKey(key) {
+		name := set.cookies.pathName(logoutTrackerCookie + key)
+		if ck, err := r.Cookie(name); err == nil {
+			var tl trackedLogout
+			if set.codec.decode(name, ck.Value, &tl) == nil && tl.Tenant == t.ID &&
+				p.clock.Now().Before(time.Unix(tl.Issued, 0).Add(logoutTimeout)) {
+				possible = []string{tl.RequestID}
+			}
+			http.SetCookie(w, set.cookies.expired(name, t.SLOURL.EscapedPath()))
+		}
+	}
+	result := "success"
+	var err error
+	if st := t.current(); st == nil {
+		err = errors.New("tenant has no IdP metadata")
+	} else {
+		_, err = st.sp.ParseLogoutResponse(r, possible)
+		if errors.Is(err, crewsaml.ErrIssuerMismatch) {
+			if alias := entraLoginIssuer(st); alias != nil {
+				_, err = alias.ParseLogoutResponse(r, possible)
+			}
+		}
+	}
+	if err != nil {
+		result = "failure"
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "IdP LogoutResponse not accepted; the local session has ended anyway",
+			slog.String("tenant", t.ID), slog.String("error", privateError(err)),
+			slog.String("correlation_id", correlation.FromContext(r.Context())))
+	}
+	p.metrics.logouts.WithLabelValues(t.ID, flowSP, result).Inc()
+	p.clearSession(w, r)
+	// To the signed-out page at a clean URL: reloading it must not post
+	// the IdP's message again.
+	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, LogoutPath, http.StatusSeeOther)
+}
+
+// logoutRequest handles an IdP-initiated logout: the session ends, and a
+// valid request is answered with a LogoutResponse to the IdP, which goes on
+// with the other applications.
+func (p *Provider) logoutRequest(w http.ResponseWriter, r *http.Request, t *Tenant) {
+	st := t.current()
+	var req *crewsaml.LogoutRequest
+	err := errors.New("tenant has no IdP metadata")
+	if st != nil {
+		req, err = st.sp.ValidateLogoutRequest(r)
+	}
+	// The local session ends even when the request does not validate: the
+	// worst a forged request can do is sign someone out, and a genuine one
+	// the gateway cannot verify must not leave the user signed in.
+	if s, ok := p.Authenticate(r); ok && s.Tenant == t.ID {
+		p.clearSession(w, r)
+	}
+	if err != nil {
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "IdP LogoutRequest not accepted; signed out locally",
+			slog.String("tenant", t.ID), slog.String("error", privateError(err)),
+			slog.String("correlation_id", correlation.FromContext(r.Context())))
+		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "failure").Inc()
+		p.signedOut(w, r)
+		return
+	}
+	u, err := st.sp.MakeRedirectLogoutResponse(req.ID, r.Form.Get("RelayState"))
+	if err != nil || st.idp.SLOURL == "" {
+		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "local").Inc()
+		p.signedOut(w, r)
+		return
+	}
+	p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "success").Inc()
+	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// entraLoginIssuer returns a ServiceProvider that expects Entra's
+// LogoutResponse issuer. Entra issues tokens as https://sts.windows.net/<tid>/
+// but signs LogoutResponses as https://login.microsoftonline.com/<tid>/; the
+// certificates are the same. It returns nil for other IdPs.
+func entraLoginIssuer(st *tenantState) *crewsaml.ServiceProvider {
+	const sts = "https://sts.windows.net/"
+	id := st.sp.IDPMetadata.EntityID
+	if !strings.HasPrefix(id, sts) {
+		return nil
+	}
+	md := *st.sp.IDPMetadata
+	md.EntityID = "https://login.microsoftonline.com/" + strings.TrimPrefix(id, sts)
+	sp := *st.sp
+	sp.IDPMetadata = &md
+	return &sp
+}
+
+// privateError returns the reason crewjam keeps out of its error messages.
+func privateError(err error) string {
+	var ire *crewsaml.InvalidResponseError
+	if errors.As(err, &ire) && ire.PrivateErr != nil {
+		return ire.PrivateErr.Error()
+	}
+	return err.Error()
+}
+
+// clearSession expires the session cookie.
+func (p *Provider) clearSession(w http.ResponseWriter, _ *http.Request) {
+	p.s().cookies.clearSession(w)
+}
+
+// signedOut shows the signed-out page.
+func (p *Provider) signedOut(w http.ResponseWriter, r *http.Request) {
+	page.Render(w, http.StatusOK, "signedout", page.SignedOutData{
+		Title:         "Signed out",
+		SignIn:        "/",
+		Switch:        switchURL,
+		CorrelationID: correlation.FromContext(r.Context()),
+	})
+}
