@@ -26,6 +26,7 @@ func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Ha
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", g.serveReady)
+	mux.HandleFunc("GET /tenants", g.serveTenants)
 	return mux
 }
 

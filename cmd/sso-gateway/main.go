@@ -6,6 +6,7 @@
 //
 //	sso-gateway -config FILE          serve
 //	sso-gateway check -config FILE    validate the config and every IdP's metadata
+//	sso-gateway tenants -config FILE  Entra set-up values and state of each tenant
 //	sso-gateway demo [flags]          run a demo IdP, document service and gateway
 //	sso-gateway version
 package main
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return check(ctx, args, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args, stdout, stderr)
+	case "tenants":
+		return tenants(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sso-gateway", version)
 		return nil
@@ -74,6 +77,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   sso-gateway -config FILE          serve
   sso-gateway check -config FILE    validate the config and load every IdP's metadata
+  sso-gateway tenants -config FILE  what to type into Entra ID for each tenant, and its state
   sso-gateway demo [flags]          run a demo IdP, document service and gateway on 127.0.0.1
   sso-gateway version
 `)
@@ -143,6 +147,39 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d tenants)\n", path, len(cfg.Tenants))
 	return nil
+}
+
+// tenants prints, for each tenant, what to type into Entra ID and the state
+// of its IdP metadata and signing certificates.
+func tenants(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	path, err := configFlag("tenants", args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(path, os.LookupEnv)
+	if err != nil {
+		printProblems(stderr, path, err)
+		return errReported
+	}
+	now := time.Now()
+	reports := gateway.LoadTenantReports(ctx, cfg, nil, now)
+	gateway.WriteTenantReports(stdout, reports, now)
+	for _, r := range reports {
+		if !r.Ready {
+			return fmt.Errorf("%d of %d tenants are not ready", notReady(reports), len(reports))
+		}
+	}
+	return nil
+}
+
+func notReady(rs []gateway.TenantReport) int {
+	n := 0
+	for _, r := range rs {
+		if !r.Ready {
+			n++
+		}
+	}
+	return n
 }
 
 func errorsOf(ps []*config.Problem) error {
