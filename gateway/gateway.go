@@ -7,6 +7,8 @@ package gateway
 import (
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +78,7 @@ type Gateway struct {
 	draining     atomic.Bool
 
 	reloadMu sync.Mutex // one reload at a time
+	files    *fileCache
 	state    atomic.Pointer[state]
 }
 
@@ -126,6 +130,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		refresher:    refresher,
 		proxyMetrics: proxy.NewMetrics(d.Registry),
 		metrics:      newMetrics(d.Registry),
+		files:        newFileCache(),
 	}
 	d.Registry.MustRegister(&tenantCollector{g: g})
 	g.public = correlation.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -161,7 +166,7 @@ func providerOptions(cfg *config.Config, d Deps, m *samlsp.Metrics) samlsp.Optio
 // nothing and returns every problem.
 func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 	now := g.clock.Now()
-	files, err := loadFiles(cfg, now)
+	files, err := loadFiles(cfg, now, g.files)
 	if err != nil {
 		return err
 	}
@@ -210,6 +215,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 	g.refresher.Sync(targets)
 	g.provider.SetTenants(tenants)
 	g.state.Store(&state{cfg: cfg, proxy: px, fileLoaded: fileLoaded})
+	g.files.keep(cfg)
 	return nil
 }
 
@@ -259,23 +265,95 @@ func TenantBase(cfg *config.Config, t config.Tenant) *url.URL {
 	return &u
 }
 
-// loadFiles reads the metadata of every file tenant. Problems carry key
-// paths.
-func loadFiles(cfg *config.Config, now time.Time) ([]*metadata.IDP, error) {
+// loadFiles reads the metadata of every file tenant, on every core: with
+// thousands of tenants, parsing dominates start-up and reload. A document
+// whose bytes (and pinned signers) are unchanged since cache saw them is
+// not parsed again, only checked against the clock. Problems carry key
+// paths. cache may be nil.
+func loadFiles(cfg *config.Config, now time.Time, cache *fileCache) ([]*metadata.IDP, error) {
 	out := make([]*metadata.IDP, len(cfg.Tenants))
-	var problems []error
+	problems := make([]error, len(cfg.Tenants))
+	var eg errgroup.Group
+	eg.SetLimit(runtime.GOMAXPROCS(0))
 	for i, t := range cfg.Tenants {
 		if t.MetadataFile == "" {
 			continue
 		}
-		md, err := metadata.ReadFile(t.MetadataFile, now, t.MetadataSigners)
-		if err != nil {
-			problems = append(problems, &config.Problem{Path: fmt.Sprintf("tenants[%d].idp_metadata_file", i), Msg: err.Error()})
-			continue
-		}
-		out[i] = md
+		eg.Go(func() error {
+			md, err := cache.load(t.MetadataFile, t.MetadataSigners, now)
+			if err != nil {
+				problems[i] = &config.Problem{Path: fmt.Sprintf("tenants[%d].idp_metadata_file", i), Msg: err.Error()}
+				return nil
+			}
+			out[i] = md
+			return nil
+		})
 	}
+	_ = eg.Wait()
 	return out, errors.Join(problems...)
+}
+
+// fileCache remembers parsed metadata files by content, so that a reload
+// re-parses only the files that changed.
+type fileCache struct {
+	mu      sync.Mutex
+	entries map[string]fileEntry // by path
+}
+
+type fileEntry struct {
+	sum [32]byte // of the file and the pinned signers
+	md  *metadata.IDP
+}
+
+func newFileCache() *fileCache { return &fileCache{entries: map[string]fileEntry{}} }
+
+func (c *fileCache) load(path string, signers []*x509.Certificate, now time.Time) (*metadata.IDP, error) {
+	data, err := metadata.ReadBytes(path)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return metadata.Parse(data, now, signers)
+	}
+	h := sha256.New()
+	h.Write(data)
+	for _, s := range signers {
+		h.Write(s.Raw)
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	c.mu.Lock()
+	e, ok := c.entries[path]
+	c.mu.Unlock()
+	if ok && e.sum == sum {
+		if err := e.md.UsableAt(now); err != nil {
+			return nil, err
+		}
+		return e.md, nil
+	}
+	md, err := metadata.Parse(data, now, signers)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.entries[path] = fileEntry{sum: sum, md: md}
+	c.mu.Unlock()
+	return md, nil
+}
+
+// keep drops the entries of files cfg no longer names.
+func (c *fileCache) keep(cfg *config.Config) {
+	named := map[string]bool{}
+	for _, t := range cfg.Tenants {
+		named[t.MetadataFile] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for path := range c.entries {
+		if !named[path] {
+			delete(c.entries, path)
+		}
+	}
 }
 
 // CheckMetadata loads every tenant's IdP metadata, from its file or URL,
@@ -285,7 +363,7 @@ func CheckMetadata(ctx context.Context, cfg *config.Config, client *http.Client,
 	if client == nil {
 		client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
 	}
-	_, err := loadFiles(cfg, now)
+	_, err := loadFiles(cfg, now, nil)
 	problems := []error{err}
 	for i, t := range cfg.Tenants {
 		if t.MetadataURL == nil {

@@ -81,6 +81,16 @@ func (m *IDP) EarliestExpiry(now time.Time) time.Time {
 // ReadFile reads and checks IdP metadata from a file. signers, when not
 // empty, are the certificates one of which must have signed the document.
 func ReadFile(name string, now time.Time, signers []*x509.Certificate) (*IDP, error) {
+	data, err := ReadBytes(name)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data, now, signers)
+}
+
+// ReadBytes reads a metadata file, at most MaxSize+1 bytes of it (Parse
+// refuses more).
+func ReadBytes(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("read IdP metadata: %w", err)
@@ -90,7 +100,7 @@ func ReadFile(name string, now time.Time, signers []*x509.Certificate) (*IDP, er
 	if err != nil {
 		return nil, fmt.Errorf("read IdP metadata: %w", err)
 	}
-	return Parse(data, now, signers)
+	return data, nil
 }
 
 // Parse parses IdP metadata and checks that a service provider can use it:
@@ -119,10 +129,6 @@ func Parse(data []byte, now time.Time, signers []*x509.Certificate) (*IDP, error
 	}
 	if strings.Contains(entity.EntityID, "{tenantid}") {
 		return nil, fmt.Errorf("%w: entityID %q is Entra's tenant-independent template; download the enterprise application's own Federation Metadata XML instead", ErrUnusable, entity.EntityID)
-	}
-	if !entity.ValidUntil.IsZero() && !now.Before(entity.ValidUntil) {
-		// saml-metadata §4.3.1: expired metadata must not be relied on.
-		return nil, fmt.Errorf("%w: expired at %s (validUntil)", ErrUnusable, entity.ValidUntil.UTC().Format(time.RFC3339))
 	}
 	if entity.EntityID == "" {
 		return nil, fmt.Errorf("%w: no entityID", ErrUnusable)
@@ -164,8 +170,6 @@ func Parse(data []byte, now time.Time, signers []*x509.Certificate) (*IDP, error
 	if len(md.SigningCerts) == 0 {
 		return nil, fmt.Errorf("%w: no signing certificate", ErrUnusable)
 	}
-	var usable int
-	var latest time.Time
 	for _, c := range md.SigningCerts {
 		pub, ok := c.PublicKey.(*rsa.PublicKey)
 		if !ok {
@@ -174,17 +178,31 @@ func Parse(data []byte, now time.Time, signers []*x509.Certificate) (*IDP, error
 		if pub.N.BitLen() < minIDPKeyBits {
 			return nil, fmt.Errorf("%w: signing certificate %q has a %d-bit key, want at least %d", ErrUnusable, c.Subject.CommonName, pub.N.BitLen(), minIDPKeyBits)
 		}
+	}
+	if err := md.UsableAt(now); err != nil {
+		return nil, err
+	}
+	return md, nil
+}
+
+// UsableAt checks what changes with time: the document's validUntil has
+// not passed and at least one signing certificate is valid at now. Parse
+// checks it; a cached document is checked again when it is reused.
+func (m *IDP) UsableAt(now time.Time) error {
+	if !m.ValidUntil.IsZero() && !now.Before(m.ValidUntil) {
+		// saml-metadata §4.3.1: expired metadata must not be relied on.
+		return fmt.Errorf("%w: expired at %s (validUntil)", ErrUnusable, m.ValidUntil.UTC().Format(time.RFC3339))
+	}
+	var latest time.Time
+	for _, c := range m.SigningCerts {
+		if !now.Before(c.NotBefore) && !now.After(c.NotAfter) {
+			return nil
+		}
 		if c.NotAfter.After(latest) {
 			latest = c.NotAfter
 		}
-		if !now.Before(c.NotBefore) && !now.After(c.NotAfter) {
-			usable++
-		}
 	}
-	if usable == 0 {
-		return nil, fmt.Errorf("%w: no signing certificate is valid now (the latest expired %s); download the metadata again after renewing the certificate in Entra", ErrUnusable, latest.UTC().Format(time.DateOnly))
-	}
-	return md, nil
+	return fmt.Errorf("%w: no signing certificate is valid now (the latest expired %s); download the metadata again after renewing the certificate in Entra", ErrUnusable, latest.UTC().Format(time.DateOnly))
 }
 
 // trim keeps what a service provider uses of an IdP's entity: a tenant's
