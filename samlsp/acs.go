@@ -292,7 +292,9 @@ func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string
 	level := slog.LevelInfo
 	if cause != nil {
 		level = slog.LevelWarn
-		attrs = append(attrs, slog.String("error", cause.Error()))
+		// crewjam's errors say only "Authentication failed"; the reason is
+		// in PrivateErr, for the log only.
+		attrs = append(attrs, slog.String("error", privateError(cause)))
 	}
 	p.log.LogAttrs(r.Context(), level, "login", attrs...)
 }

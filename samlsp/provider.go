@@ -319,7 +319,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case strings.HasPrefix(path, SLOPath):
 		t, ok := p.tenants.Load().Get(strings.TrimPrefix(path, SLOPath))
-		if !ok {
+		if !ok || t.SLOURL == nil {
 			page.Write(w, r, page.Errorf(http.StatusNotFound, "There is no organisation with this Customer ID.", nil))
 			return
 		}

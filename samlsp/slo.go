@@ -65,7 +65,8 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := st.sp.MakeLogoutRequest(st.idp.SLOURL, s.NameID, opts...)
 	if err == nil {
-		if s.NameIDFormat != "" && req.NameID != nil {
+		if req.NameID != nil {
+			// The NameID as the IdP issued it, format included (or none).
 			req.NameID.Format = s.NameIDFormat
 		}
 		key := newTrackerKey()
@@ -170,6 +171,11 @@ func (p *Provider) logoutRequest(w http.ResponseWriter, r *http.Request, t *Tena
 	err := errors.New("tenant has no IdP metadata")
 	if st != nil {
 		req, err = st.sp.ValidateLogoutRequest(r)
+		if errors.Is(err, crewsaml.ErrIssuerMismatch) {
+			if alias := entraLoginIssuer(st); alias != nil {
+				req, err = alias.ValidateLogoutRequest(r)
+			}
+		}
 	}
 	// The local session ends even when the request does not validate: the
 	// worst a forged request can do is sign someone out, and a genuine one

@@ -65,6 +65,11 @@ type IdP struct {
 	// that drive a browser flow set it to a local URL.
 	SSOURL string
 
+	// NoSingleLogout leaves the SingleLogoutService out of the metadata,
+	// as the metadata of an IdP without single logout has none. The IdP
+	// can still make logout messages.
+	NoSingleLogout bool
+
 	// Key signs responses, and Cert is its certificate, published in the
 	// metadata. Response.SigningKey and Response.SigningCert override them
 	// for one response.
@@ -144,8 +149,9 @@ func (idp *IdP) certs() []*x509.Certificate {
 // declaration, and an EntityDescriptor (with ID and entityID) holding the two
 // WS-Federation RoleDescriptors Entra publishes and an IDPSSODescriptor with
 // one signing KeyDescriptor per certificate (Cert, then ExtraCerts), a
-// SingleLogoutService (HTTP-Redirect) and SingleSignOnServices (HTTP-Redirect
-// and HTTP-POST), all at SSOURL. Unlike Entra's, it is not signed.
+// SingleLogoutService (HTTP-Redirect; none with NoSingleLogout) and
+// SingleSignOnServices (HTTP-Redirect and HTTP-POST), all at SSOURL. Unlike
+// Entra's, it is not signed.
 func (idp *IdP) MetadataXML() []byte {
 	certs := idp.certs()
 	wsFedURL := "https://login.microsoftonline.com/" + idp.TenantID + "/wsfed"
@@ -175,6 +181,9 @@ func (idp *IdP) MetadataXML() []byte {
 		{"SingleSignOnService", redirectBinding},
 		{"SingleSignOnService", postBinding},
 	} {
+		if s.tag == "SingleLogoutService" && idp.NoSingleLogout {
+			continue
+		}
 		el := sso.CreateElement(s.tag)
 		el.CreateAttr("Binding", s.binding)
 		el.CreateAttr("Location", idp.ssoURL())

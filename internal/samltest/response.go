@@ -186,6 +186,13 @@ type Response struct {
 	// AuthnContextClassRef is the AuthnStatement's AuthnContextClassRef. If
 	// empty, it is urn:oasis:names:tc:SAML:2.0:ac:classes:Password.
 	AuthnContextClassRef string
+
+	// Encrypt, if set, replaces the assertion by an EncryptedAssertion
+	// holding it, made as Encrypt says. Signing still applies: a signed
+	// assertion is signed before it is encrypted, and a signed Response
+	// covers the EncryptedAssertion. If nil, the assertion is sent in the
+	// clear, as Entra does unless token encryption is configured.
+	Encrypt *Encryption
 }
 
 // DefaultAttributes returns the claims Entra sends by default for a member of
@@ -395,7 +402,8 @@ func (r *Response) response() *saml.Response {
 // IdentityProvider does (MakeAssertionEl, MakeResponse): the element is made
 // with Element, signed, and then made again from the struct with its
 // Signature set, so that the Signature follows the Issuer as the schema
-// requires.
+// requires. With r.Encrypt, the signed assertion is encrypted before the
+// Response is signed, as MakeAssertionEl does.
 func (idp *IdP) responseElement(r Response) (*etree.Element, error) {
 	r = idp.withDefaults(r, idp.now())
 
@@ -410,6 +418,13 @@ func (idp *IdP) responseElement(r Response) (*etree.Element, error) {
 			}
 			a.Signature = sig
 			assertionEl = entraShape(a.Element())
+		}
+		if r.Encrypt != nil {
+			encrypted, err := r.Encrypt.encrypt(assertionEl)
+			if err != nil {
+				return nil, fmt.Errorf("encrypt assertion: %w", err)
+			}
+			assertionEl = encrypted
 		}
 	}
 
