@@ -155,3 +155,11 @@ func TestUpstreamHost(t *testing.T) {
 		})
 	}
 }
+
+func TestTenantHostIsNotPublicHostWithTrailingDot(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	doc := apply(t, baseDoc(), edit{"public_url", "https://SSO.example.com."}, edit{"tenants[0].hosts", []any{"sso.example.com"}})
+	_, err := config.Parse(marshal(t, doc), f.dir, envOf(nil))
+	checkProblems(t, err, []problem{{"tenants[0].hosts[0]", "public_url's host"}})
+}

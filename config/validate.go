@@ -40,7 +40,7 @@ func (v *validator) config(f *file) *Config {
 	c := &Config{}
 	c.PublicURL = v.publicURL("public_url", f.PublicURL)
 	if c.PublicURL != nil {
-		v.publicHost = strings.ToLower(c.PublicURL.Hostname())
+		v.publicHost = strings.TrimSuffix(strings.ToLower(c.PublicURL.Hostname()), ".")
 	}
 	c.Upstream = v.httpURL("upstream", f.Upstream, true)
 	c.UpstreamHost = v.hostPort("upstream_host", f.UpstreamHost)

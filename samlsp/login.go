@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,17 @@ const rememberTenantFor = 365 * 24 * time.Hour
 // HTTP-Redirect binding.
 func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	set := p.s()
+	if len(t.Hosts) > 0 && !slices.Contains(t.Hosts, requestHost(r)) {
+		// A tenant with hosts of its own signs in on its first host: the
+		// tracking cookie must be set where the IdP will post, and the
+		// session where the user will use it. The select page, a
+		// remembered tenant or a bookmark may start elsewhere.
+		u := *t.ACSURL
+		u.RawQuery = r.URL.RawQuery
+		page.SecurityHeaders(w.Header())
+		http.Redirect(w, r, u.String(), http.StatusFound)
+		return
+	}
 	returnTo, ok := redirect.Local(r.URL.Query().Get("return_to"))
 	if !ok {
 		returnTo = ""

@@ -2,12 +2,16 @@ package samlsp
 
 import (
 	"bytes"
+	"encoding/xml"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	crewsaml "github.com/crewjam/saml"
 
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
 )
@@ -63,5 +67,73 @@ func TestSLOWithoutSLOURL(t *testing.T) {
 	req.AddCookie(&http.Cookie{Name: "__Secure-ssogw_logout_" + key, Value: "x"})
 	if rec := f.serve(req); rec.Code != http.StatusNotFound {
 		t.Errorf("got %d, want 404", rec.Code)
+	}
+}
+
+// TestCompressibleSessionTooBig: a session that compresses into the
+// cookies but would inflate past what a request may decode fails the
+// login, rather than signing in and then never authenticating.
+func TestCompressibleSessionTooBig(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	groups := make([]string, 1000)
+	for i := range groups {
+		groups[i] = fmt.Sprintf("CN=Matter-Team-%04d,OU=Groups,OU=Legal,DC=corp,DC=contoso,DC=com", i)
+	}
+	rec := f.postACS(acme, f.idps[acme].PostForm(t, f.response(acme, withGroups(f, acme, groups...)), ""))
+	if rec.Code == http.StatusSeeOther {
+		if _, ok := f.authenticateChunks(sessionChunks(t, rec)); !ok {
+			t.Fatal("the login succeeded but its session does not authenticate")
+		}
+		return
+	}
+	if rec.Code != http.StatusForbidden || f.logins(acme, flowIDP, "failure", ReasonOther) != 1 {
+		t.Fatalf("got %d, want a 403 counted as reason other", rec.Code)
+	}
+}
+
+// TestHostTenantLoginMovesToItsHost: a login for a tenant with hosts of
+// its own, started on another host (the organisation page, a remembered
+// tenant), moves to the tenant's host first, so that the tracking cookie
+// is where the IdP posts; the login then completes there.
+func TestHostTenantLoginMovesToItsHost(t *testing.T) {
+	t.Parallel()
+	f := hostsFixture(t)
+	req := httptest.NewRequest(http.MethodGet, LoginPath+acme+"?return_to=%2Fdocs", nil)
+	req.Host = "docs.example.com"
+	rec := f.serve(req)
+	want := "https://" + acmeHost + LoginPath + acme + "?return_to=%2Fdocs"
+	if rec.Code != http.StatusFound || rec.Header().Get("Location") != want {
+		t.Fatalf("got %d %q, want 302 %q", rec.Code, rec.Header().Get("Location"), want)
+	}
+	for _, c := range rec.Result().Cookies() {
+		if strings.Contains(c.Name, trackerCookie) {
+			t.Errorf("a tracking cookie was set on the wrong host: %s", c.Name)
+		}
+	}
+	req = httptest.NewRequest(http.MethodGet, LoginPath+acme+"?return_to=%2Fdocs", nil)
+	req.Host = acmeHost
+	rec = f.serve(req)
+	loc, _ := url.Parse(rec.Header().Get("Location"))
+	if rec.Code != http.StatusFound || loc.Query().Get("SAMLRequest") == "" {
+		t.Fatalf("on the tenant's host: got %d %q, want the redirect to the IdP", rec.Code, loc)
+	}
+	var tracker *http.Cookie
+	for _, c := range rec.Result().Cookies() {
+		if strings.Contains(c.Name, trackerCookie) {
+			tracker = c
+		}
+	}
+	authn := &crewsaml.AuthnRequest{}
+	if err := xml.Unmarshal(inflate(t, loc.Query().Get("SAMLRequest")), authn); err != nil {
+		t.Fatal(err)
+	}
+	form := f.idps[acme].PostForm(t, f.response(acme, func(r *samltest.Response) { r.InResponseTo = authn.ID }), loc.Query().Get("RelayState"))
+	post := httptest.NewRequest(http.MethodPost, LoginPath+acme, strings.NewReader(form.Encode()))
+	post.Host = acmeHost
+	post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	post.AddCookie(&http.Cookie{Name: tracker.Name, Value: tracker.Value})
+	if rec := f.serve(post); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/docs" {
+		t.Fatalf("ACS on the tenant's host: got %d %q, want 303 /docs: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
 }

@@ -208,6 +208,11 @@ func (compressingJSON) Serialize(src any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(data) > maxInflated {
+		// Deserialize would refuse it: a session that could never be read
+		// back must fail the login, not loop it.
+		return nil, fmt.Errorf("samlsp: cookie value of %d bytes exceeds %d", len(data), maxInflated)
+	}
 	if len(data) <= compressAbove {
 		return append([]byte{'j'}, data...), nil
 	}
