@@ -329,7 +329,7 @@ func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
 	}
 	ts := p.tenants.Load()
 	t, ok := ts.Get(s.Tenant)
-	if !ok || !ts.servesHost(t, r) {
+	if !ok || !ts.servesHost(t, r) || !t.currentPolicy(&s) {
 		return nil, false
 	}
 	return &s, true

@@ -137,3 +137,34 @@ func TestHostTenantLoginMovesToItsHost(t *testing.T) {
 		t.Fatalf("ACS on the tenant's host: got %d %q, want 303 /docs: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 	}
 }
+
+// TestPolicyChangeAppliesToSessions: a new tenant configuration applies
+// to sessions made before it: a group restriction ends sessions that do
+// not pass it, and a header no longer configured is no longer sent.
+func TestPolicyChangeAppliesToSessions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.withTenants(func(o *TenantOptions) {
+		o.Headers = map[string]string{"X-Remote-Department": "department"}
+	})
+	rec := f.postACS(acme, f.idps[acme].PostForm(t, f.response(acme, func(r *samltest.Response) {
+		r.Attributes = append(samltest.DefaultAttributes("x", r.NameID, "B Simon", "g-staff"), samltest.Attribute{Name: "department", Values: []string{"Legal"}})
+	}), ""))
+	session := sessionCookieOf(rec)
+	if s, ok := f.authenticate(session); !ok || s.Headers["X-Remote-Department"] != "Legal" {
+		t.Fatalf("got %+v, want a session with the department header", s)
+	}
+
+	f.withTenants(func(o *TenantOptions) { o.Headers = nil })
+	if s, ok := f.authenticate(session); !ok || len(s.Headers) != 0 {
+		t.Errorf("after removing the header mapping: got %+v, want the session without it", s)
+	}
+	f.withTenants(func(o *TenantOptions) { o.AllowedGroups = []string{"g-staff"} })
+	if _, ok := f.authenticate(session); !ok {
+		t.Error("a session in the allowed group ended")
+	}
+	f.withTenants(func(o *TenantOptions) { o.AllowedGroups = []string{"g-partners"} })
+	if _, ok := f.authenticate(session); ok {
+		t.Error("a session outside the new allowed groups still authenticates")
+	}
+}

@@ -282,6 +282,32 @@ func (t *Tenant) Metadata() *crewsaml.EntityDescriptor {
 	return t.base.Metadata()
 }
 
+// currentPolicy applies the tenant's configuration as it is now to a
+// session made under an earlier one, so that a reload takes effect at
+// once: attributes and headers the tenant no longer keeps are dropped, and
+// a session whose groups do not pass allowed_groups is no session. (When
+// the tenant keeps no groups in sessions, allowed_groups is checked at
+// login only.)
+func (t *Tenant) currentPolicy(s *Session) bool {
+	if !t.keep.email {
+		s.Email = ""
+	}
+	if !t.keep.name {
+		s.Name = ""
+	}
+	if !t.keep.groups {
+		s.Groups = nil
+	} else if t.allowedGroups != nil && !t.groupAllowed(s.Groups) {
+		return false
+	}
+	for name := range s.Headers {
+		if _, ok := t.headers[name]; !ok {
+			delete(s.Headers, name)
+		}
+	}
+	return true
+}
+
 // groupAllowed reports whether a user holding groups may sign in.
 func (t *Tenant) groupAllowed(groups []string) bool {
 	if t.allowedGroups == nil {
