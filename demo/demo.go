@@ -204,12 +204,13 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 	return eg.Wait()
 }
 
-// NewIdP returns the demo IdP, reached at u, with the user B.Simon.
-func NewIdP(u *url.URL, password string, log *slog.Logger) (*idp.IdP, error) {
+// NewIdP returns the demo IdP, reached at u, with the user B.Simon and
+// any extra users.
+func NewIdP(u *url.URL, password string, log *slog.Logger, extra ...idp.User) (*idp.IdP, error) {
 	identity, err := idp.New(idp.Options{
 		URL:         u,
 		DirectoryID: DirectoryID,
-		Users: []idp.User{{
+		Users: append([]idp.User{{
 			Username:    Username,
 			Password:    password,
 			Email:       UserEmail,
@@ -217,7 +218,7 @@ func NewIdP(u *url.URL, password string, log *slog.Logger) (*idp.IdP, error) {
 			GivenName:   "B.",
 			Surname:     "Simon",
 			Groups:      []string{GroupDocUsers},
-		}},
+		}}, extra...),
 		Logger: log,
 	})
 	if err != nil {

@@ -3,27 +3,15 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"log/slog"
-	"net"
-	"net/http/httptest"
-	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sso-gateway/sso-gateway/config"
-	"github.com/sso-gateway/sso-gateway/demo"
-	"github.com/sso-gateway/sso-gateway/demo/docs"
 	"github.com/sso-gateway/sso-gateway/demo/idp"
-	"github.com/sso-gateway/sso-gateway/gateway"
 )
 
 // bigUser is a user in 150 groups, the most Entra puts in a SAML token.
@@ -33,46 +21,10 @@ const (
 	bigGroups   = 150
 )
 
-// startBigTokenStack is startStack with one IdP user, bigUser, whose
+// startBigTokenStack is startStack with one more IdP user, bigUser, whose
 // groups it returns.
 func startBigTokenStack(t *testing.T) (*stack, []string) {
 	t.Helper()
-	s := &stack{
-		password: rand.Text(),
-		registry: prometheus.NewRegistry(),
-		log:      &syncBuffer{},
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("gateway, IdP and server log:\n%s", s.log.String())
-		}
-	})
-	logger := slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	serverLog := slog.NewLogLogger(logger.With("component", "http.Server").Handler(), slog.LevelWarn)
-
-	ca, err := newTestCA()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.caSPKI = ca.spki()
-	gatewayLn, idpLn := listen(t), listen(t)
-	s.gatewayURL = "https://" + net.JoinHostPort(gatewayHost, port(gatewayLn))
-	s.idpURL = "https://" + net.JoinHostPort(idpHost, port(idpLn))
-
-	docDir := filepath.Join(t.TempDir(), "documents")
-	if err := os.Mkdir(docDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	docService, err := docs.New(docs.Options{Dir: docDir, Logger: logger.With("component", "docs")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := httptest.NewUnstartedServer(docService)
-	upstream.Config.ErrorLog = serverLog
-	upstream.Config.ReadHeaderTimeout = 10 * time.Second
-	upstream.Start()
-	t.Cleanup(upstream.Close)
-
 	groups := make([]string, bigGroups)
 	for i := range groups {
 		b := make([]byte, 16)
@@ -82,53 +34,14 @@ func startBigTokenStack(t *testing.T) (*stack, []string) {
 		h := hex.EncodeToString(b)
 		groups[i] = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 	}
-	idpURL, err := url.Parse(s.idpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	identity, err := idp.New(idp.Options{
-		URL:         idpURL,
-		DirectoryID: demo.DirectoryID,
-		Users: []idp.User{{
-			Username:    bigUsername,
-			Password:    s.password,
-			Email:       bigEmail,
-			DisplayName: "Many Groups",
-			GivenName:   "Many",
-			Surname:     "Groups",
-			Groups:      groups,
-		}},
-		Logger: logger.With("component", "idp"),
+	s := startStack(t, idp.User{
+		Username:    bigUsername,
+		Email:       bigEmail,
+		DisplayName: "Many Groups",
+		GivenName:   "Many",
+		Surname:     "Groups",
+		Groups:      groups,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgFile, err := demo.WriteConfig(t.TempDir(), demo.ConfigOptions{
-		PublicURL:   s.gatewayURL,
-		Listen:      gatewayLn.Addr().String(),
-		AdminListen: "127.0.0.1:0",
-		Upstream:    upstream.URL,
-	}, identity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgFile, func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("generated config: %v", err)
-	}
-	gw, err := gateway.Build(t.Context(), cfg, gateway.Deps{
-		Logger:   logger.With("component", "gateway"),
-		Registry: s.registry,
-		Version:  "e2e",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.RegisterApps(identity, gw); err != nil {
-		t.Fatal(err)
-	}
-	serveTLS(t, idpLn, identity, ca.leaf(t, idpHost), serverLog)
-	serveTLS(t, gatewayLn, gw.PublicHandler(), ca.leaf(t, gatewayHost), serverLog)
 	return s, groups
 }
 

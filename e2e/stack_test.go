@@ -29,6 +29,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/demo"
 	"github.com/sso-gateway/sso-gateway/demo/docs"
+	"github.com/sso-gateway/sso-gateway/demo/idp"
 	"github.com/sso-gateway/sso-gateway/gateway"
 )
 
@@ -53,9 +54,10 @@ type stack struct {
 	log *syncBuffer
 }
 
-// startStack starts the upstream, the IdP and the gateway on 127.0.0.1,
-// and stops them when the test ends.
-func startStack(t *testing.T) *stack {
+// startStack starts the upstream, the IdP (with B.Simon and any extra
+// users, whose empty passwords become the stack's) and the gateway on
+// 127.0.0.1, and stops them when the test ends.
+func startStack(t *testing.T, extra ...idp.User) *stack {
 	t.Helper()
 	s := &stack{
 		password: rand.Text(),
@@ -99,7 +101,12 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	identity, err := demo.NewIdP(idpURL, s.password, logger.With("component", "idp"))
+	for i := range extra {
+		if extra[i].Password == "" {
+			extra[i].Password = s.password
+		}
+	}
+	identity, err := demo.NewIdP(idpURL, s.password, logger.With("component", "idp"), extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
