@@ -56,8 +56,9 @@ type IDP struct {
 	SSOURL string
 	// SLOURL is the HTTP-Redirect SingleLogoutService location, or "".
 	SLOURL string
-	// ValidUntil and CacheDuration are the document's caching policy;
-	// zero when absent (Entra sets neither).
+	// ValidUntil (the earliest of the document's and its IdP role's) and
+	// CacheDuration are the document's caching policy; zero when absent
+	// (Entra sets neither).
 	ValidUntil    time.Time
 	CacheDuration time.Duration
 }
@@ -137,6 +138,14 @@ func Parse(data []byte, now time.Time, signers []*x509.Certificate) (*IDP, error
 		return nil, fmt.Errorf("%w: no IDPSSODescriptor (is this the IdP's metadata?)", ErrUnusable)
 	}
 	md := &IDP{Entity: trim(entity), ValidUntil: entity.ValidUntil, CacheDuration: entity.CacheDuration}
+	for _, d := range entity.IDPSSODescriptors {
+		// The IdP role's own validUntil counts too: crewjam refuses
+		// messages once it passes, so it is when the document stops
+		// working.
+		if d.ValidUntil != nil && !d.ValidUntil.IsZero() && (md.ValidUntil.IsZero() || d.ValidUntil.Before(md.ValidUntil)) {
+			md.ValidUntil = *d.ValidUntil
+		}
+	}
 	for _, d := range entity.IDPSSODescriptors {
 		for _, s := range d.SingleSignOnServices {
 			if s.Binding == crewsaml.HTTPRedirectBinding && md.SSOURL == "" {

@@ -107,27 +107,43 @@ func NewRefresher(ctx context.Context, o RefresherOptions) (*Refresher, error) {
 // watch is one tenant's refresh loop.
 type watch struct {
 	key       string // what makes two targets the same watch
-	interval  time.Duration
 	url       *url.URL
 	signers   []*x509.Certificate
 	tenant    string
+	ctx       context.Context // ends when the watch is stopped
 	cancel    context.CancelFunc
 	firstDone chan struct{}
 
+	// fetching serialises the watch's fetches (scheduled and RefreshNow),
+	// so that results are applied in the order they were asked for and an
+	// older document never replaces a newer one.
+	fetching sync.Mutex
+
 	mu         sync.Mutex
+	interval   time.Duration
 	apply      func(*IDP)
 	status     Status
 	validators Validators
 	failures   int
 }
 
+// targetKey identifies what a watch fetches and trusts; a change of it
+// starts over. The interval is not part of it: changing only the interval
+// keeps the watch and its document.
 func targetKey(t Target) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%d\n", t.Tenant, t.URL, t.Interval)
+	fmt.Fprintf(h, "%s\n%s\n", t.Tenant, t.URL)
 	for _, c := range t.Signers {
 		h.Write(c.Raw)
 	}
 	return string(h.Sum(nil))
+}
+
+func interval(t Target) time.Duration {
+	if t.Interval <= 0 {
+		return DefaultRefreshInterval
+	}
+	return t.Interval
 }
 
 // Sync makes the running watches match targets: new targets start (their
@@ -145,6 +161,7 @@ func (r *Refresher) Sync(targets []Target) {
 			if w.key == key {
 				w.mu.Lock()
 				w.apply = t.Apply
+				w.interval = interval(t) // from the next schedule on
 				current := w.status.Current
 				w.mu.Unlock()
 				if current != nil {
@@ -166,14 +183,10 @@ func (r *Refresher) Sync(targets []Target) {
 }
 
 func (r *Refresher) start(t Target, key string) {
-	interval := t.Interval
-	if interval <= 0 {
-		interval = DefaultRefreshInterval
-	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	w := &watch{
-		key: key, interval: interval, url: t.URL, signers: t.Signers, tenant: t.Tenant,
-		cancel: cancel, firstDone: make(chan struct{}), apply: t.Apply,
+		key: key, interval: interval(t), url: t.URL, signers: t.Signers, tenant: t.Tenant,
+		ctx: ctx, cancel: cancel, firstDone: make(chan struct{}), apply: t.Apply,
 		status: Status{URL: t.URL.String()},
 	}
 	r.watches[t.Tenant] = w
@@ -245,10 +258,12 @@ func (r *Refresher) Status(tenant string) (Status, bool) {
 
 // refresh makes one attempt and returns how long to wait for the next.
 func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
+	w.fetching.Lock()
+	defer w.fetching.Unlock()
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
-		return w.interval
+		return w.currentInterval()
 	}
 	defer func() { <-r.sem }()
 
@@ -267,6 +282,8 @@ func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
 	switch {
 	case errors.Is(err, ErrNotModified):
 		result, err = "not_modified", nil
+	case errors.Is(err, ErrUnusable):
+		result = "invalid" // fetched, but too large to be metadata
 	case err != nil:
 		result = "fetch_error"
 	default:
@@ -275,8 +292,10 @@ func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
 			result = "invalid"
 		}
 	}
-	if ctx.Err() != nil {
-		return w.interval // stopped: the result means nothing
+	if ctx.Err() != nil || w.ctx.Err() != nil {
+		// Stopped (or the tenant was removed while RefreshNow waited):
+		// the result means nothing, and must not bring back its series.
+		return w.currentInterval()
 	}
 	r.metrics.refreshes.WithLabelValues(w.tenant, result).Inc()
 
@@ -304,7 +323,7 @@ func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
 		w.status.Current = md
 		w.validators = validators
 	}
-	current, apply := w.status.Current, w.apply
+	current, apply, every := w.status.Current, w.apply, w.interval
 	w.mu.Unlock()
 
 	if md != nil {
@@ -312,7 +331,13 @@ func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
 		r.log.LogAttrs(ctx, slog.LevelInfo, "IdP metadata loaded", slog.String("tenant", w.tenant),
 			slog.Int("signing_certificates", len(md.SigningCerts)))
 	}
-	return jitter(nextRefresh(current, now, w.interval))
+	return jitter(nextRefresh(current, now, every))
+}
+
+func (w *watch) currentInterval() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.interval
 }
 
 // nextRefresh is the document's own deadline if it is sooner than interval.
