@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -399,4 +402,55 @@ func inflateAuthnRequestID(t *testing.T, samlRequest string) string {
 	}
 	rest := xml[i+5:]
 	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// TestReloadRenewsTLSCertificate: the public listener serves the
+// certificate of the configuration in force, so a renewed certificate is
+// picked up by a reload without a restart.
+func TestReloadRenewsTLSCertificate(t *testing.T) {
+	t.Parallel()
+	e := newReloadEnv(t, []string{"acme"})
+	withTLS := func(serial string) *x509.Certificate {
+		t.Helper()
+		kp, err := selfsigned.New(selfsigned.Options{CommonName: "docs.example.com " + serial, Hosts: []string{"127.0.0.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.write("tls.crt", string(kp.CertPEM()))
+		e.write("tls.key", string(kp.KeyPEM()))
+		e.writeConfig([]string{"acme"})
+		data, _ := os.ReadFile(e.configPath())
+		e.write("config.yaml", string(data)+"tls: {cert_file: tls.crt, key_file: tls.key}\n")
+		return kp.Cert
+	}
+	first := withTLS("one")
+	if err := e.gw.ReloadFile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	public, _ := net.Listen("tcp", "127.0.0.1:0")
+	admin, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.gw.ServeListeners(ctx, public, admin) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	served := func() *x509.Certificate {
+		t.Helper()
+		conn, err := tls.Dial("tcp", public.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test reads the certificate the server presents
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0]
+	}
+	if got := served(); !got.Equal(first) {
+		t.Fatalf("got certificate %q, want %q", got.Subject, first.Subject)
+	}
+	second := withTLS("two")
+	if err := e.gw.ReloadFile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := served(); !got.Equal(second) {
+		t.Fatalf("after reload: got certificate %q, want %q", got.Subject, second.Subject)
+	}
 }
