@@ -635,8 +635,9 @@ func FuzzSessionRoundTrip(f *testing.F) {
 		for _, s := range []string{tenant, nameID, name, groupText, header, headerValue} {
 			if !utf8.ValidString(s) {
 				// encoding/json replaces invalid UTF-8; values from a
-				// parsed XML document are always valid.
-				t.Skip()
+				// parsed XML document are always valid, so there is
+				// nothing to check.
+				return
 			}
 		}
 		var groups []string
