@@ -27,6 +27,7 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/correlation"
+	"github.com/sso-gateway/sso-gateway/httpguard"
 	"github.com/sso-gateway/sso-gateway/metadata"
 	"github.com/sso-gateway/sso-gateway/proxy"
 	"github.com/sso-gateway/sso-gateway/samlsp"
@@ -436,6 +437,18 @@ func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener
 			MinVersion: tls.VersionTLS12,
 		}
 		public = tls.NewListener(public, publicSrv.TLSConfig)
+	} else {
+		// Plain HTTP means a load balancer in front: refuse any request
+		// it might have framed differently from Go's parser.
+		public = &httpguard.Listener{
+			Listener: public,
+			MaxHead:  maxHeaderBytes,
+			OnReject: func(r httpguard.Rejection) {
+				g.metrics.rejected.WithLabelValues(r.Reason).Inc()
+				g.log.Info("request refused", slog.String("reason", r.Reason), slog.String("detail", r.Detail),
+					slog.String("remote", r.Remote.String()))
+			},
+		}
 	}
 	adminSrv := &http.Server{
 		Handler:           g.admin,

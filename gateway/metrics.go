@@ -2,12 +2,16 @@ package gateway
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sso-gateway/sso-gateway/httpguard"
 )
 
-// metrics are the gateway's own metrics: configuration reloads.
+// metrics are the gateway's own metrics: configuration reloads and
+// requests refused before routing.
 type metrics struct {
 	reloads     *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
+	rejected    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,8 +24,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sso_gateway_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration in force was loaded (Unix time), at start-up or by the last successful reload.",
 		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sso_gateway_rejected_requests_total",
+			Help: "Requests refused on the plaintext public listener for ambiguous or malformed HTTP/1.x framing, by reason.",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.reloads, m.lastSuccess)
+	reg.MustRegister(m.reloads, m.lastSuccess, m.rejected)
+	for _, r := range []string{httpguard.ReasonFraming, httpguard.ReasonSyntax, httpguard.ReasonTooLarge, httpguard.ReasonH2C} {
+		m.rejected.WithLabelValues(r)
+	}
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
 	return m

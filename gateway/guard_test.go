@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// serveGateway serves tg on plain HTTP loopback listeners and returns the
+// public address.
+func serveGateway(t *testing.T, tg *testGateway) string {
+	t.Helper()
+	public, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tg.gw.ServeListeners(ctx, public, admin) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeListeners: %v", err)
+		}
+	})
+	return public.Addr().String()
+}
+
+// A signed-in client cannot smuggle a second request past the gateway's
+// checks in a body that the gateway and a front end would frame
+// differently: the connection gets 400 and the upstream sees nothing.
+func TestSmugglingRefusedOnPublicListener(t *testing.T) {
+	t.Parallel()
+	tg := newTestGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "upstream")
+	}), "")
+	session := tg.signIn(t)
+	addr := serveGateway(t, tg)
+	cookie := "Cookie: " + session.Name + "=" + session.Value + "\r\n"
+
+	for _, tc := range []struct{ name, raw, reason string }{
+		{"CL.TE", "POST /docs HTTP/1.1\r\nHost: docs.example.com\r\n" + cookie + "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG", "framing"},
+		{"obs-fold TE", "POST /docs HTTP/1.1\r\nHost: docs.example.com\r\n" + cookie + "Content-Length: 0\r\nX: y\r\n Transfer-Encoding: chunked\r\n\r\n", "syntax"},
+		{"h2c", "GET /docs HTTP/1.1\r\nHost: docs.example.com\r\n" + cookie + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n", "h2c"},
+	} {
+		before := tg.hits.Load()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, tc.raw)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", tc.name, resp.StatusCode)
+		}
+		if n := tg.hits.Load() - before; n != 0 {
+			t.Errorf("%s: %d requests reached the upstream", tc.name, n)
+		}
+		if got := testutil.ToFloat64(tg.gw.metrics.rejected.WithLabelValues(tc.reason)); got < 1 {
+			t.Errorf("%s: sso_gateway_rejected_requests_total{reason=%q} = %v", tc.name, tc.reason, got)
+		}
+	}
+
+	// The same connection handling still serves ordinary traffic.
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/docs", strings.NewReader("body"))
+	req.Host = "docs.example.com"
+	req.AddCookie(session)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "upstream" {
+		t.Errorf("ordinary request: %d %q", resp.StatusCode, b)
+	}
+}
+
+// Websockets pass through the guarded listener: after the 101 the frames
+// are the websocket's, not HTTP.
+func TestWebsocketThroughGuardedListener(t *testing.T) {
+	t.Parallel()
+	upgrader := websocket.Upgrader{}
+	tg := newTestGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			c.WriteMessage(mt, append([]byte(r.Header.Get("X-Remote-User")+": "), msg...))
+		}
+	}), "")
+	session := tg.signIn(t)
+	addr := serveGateway(t, tg)
+	header := http.Header{"Cookie": {session.Name + "=" + session.Value}, "Host": {"docs.example.com"}}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	c, resp, err := d.Dial("ws://"+addr+"/ws", header)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	defer c.Close()
+	// Binary frames full of CR, LF and request-like text.
+	msg := []byte("GET /admin HTTP/1.1\nHost: x\r\n\r\n" + strings.Repeat("\r\x00\n", 40000))
+	for range 3 {
+		if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(got), string(msg)) || strings.HasPrefix(string(got), ": ") {
+			t.Fatalf("echo: %q...", got[:min(len(got), 60)])
+		}
+	}
+}
