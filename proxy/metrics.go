@@ -11,10 +11,11 @@ const (
 	outcomeUpstreamError   = "upstream_error"   // 502
 	outcomeUpstreamTimeout = "upstream_timeout" // 504
 	outcomeClientClosed    = "client_closed"    // the client went away first
+	outcomeRefused         = "refused"          // 400, not forwarded (an upgrade other than websocket)
 )
 
 // Outcomes lists every outcome label value.
-var Outcomes = []string{outcomeProxied, outcomeLoginRedirect, outcomeUnauthenticated, outcomeUpstreamError, outcomeUpstreamTimeout, outcomeClientClosed}
+var Outcomes = []string{outcomeProxied, outcomeLoginRedirect, outcomeUnauthenticated, outcomeUpstreamError, outcomeUpstreamTimeout, outcomeClientClosed, outcomeRefused}
 
 // statusClasses are the values of the code label.
 var statusClasses = []string{"1xx", "2xx", "3xx", "4xx", "5xx"}

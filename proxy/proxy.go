@@ -12,6 +12,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,11 +157,34 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.unauthenticated(w, r)
 		return
 	}
+	if up := upgradeOf(r); up != "" && !strings.EqualFold(up, "websocket") || r.Header["Http2-Settings"] != nil {
+		// Only websockets may switch protocols. After an h2c upgrade the
+		// client would speak HTTP/2 straight to the upstream through
+		// the tunnel, each request carrying whatever identity headers
+		// it liked.
+		p.metrics.requests[outcomeRefused].Inc()
+		page.Write(w, r, page.Errorf(http.StatusBadRequest, "This connection upgrade is not supported.",
+			fmt.Errorf("proxy: refused Upgrade %q", up)))
+		return
+	}
 	st := &requestState{session: s, start: time.Now()}
 	// Deferred: the ReverseProxy aborts a response whose upstream body
 	// breaks off by panicking with http.ErrAbortHandler.
 	defer func() { p.metrics.requests[st.outcome()].Inc() }()
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// upgradeOf returns the protocols r asks to switch to, joined, when
+// Connection lists Upgrade (otherwise the ReverseProxy drops the field).
+func upgradeOf(r *http.Request) string {
+	for _, v := range r.Header["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return strings.TrimSpace(strings.Join(r.Header["Upgrade"], ","))
+			}
+		}
+	}
+	return ""
 }
 
 // unauthenticated answers a request without a valid session.

@@ -1077,3 +1077,34 @@ func BenchmarkProxy(b *testing.B) {
 		}
 	}
 }
+
+// TestOnlyWebsocketUpgrades checks that a signed-in client cannot switch
+// the upstream connection to another protocol: after an h2c upgrade it
+// would send HTTP/2 requests through the tunnel with identity headers of
+// its choosing.
+func TestOnlyWebsocketUpgrades(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		lines []string
+	}{
+		{"h2c", []string{"GET / HTTP/1.1", "Host: a", "Cookie: " + sessionCookie, "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA"}},
+		{"h2c first of two", []string{"GET / HTTP/1.1", "Host: a", "Cookie: " + sessionCookie, "Connection: upgrade", "Upgrade: h2c, websocket"}},
+		{"websocket then h2c", []string{"GET / HTTP/1.1", "Host: a", "Cookie: " + sessionCookie, "Connection: keep-alive, Upgrade", "Upgrade: websocket", "Upgrade: h2c"}},
+		{"settings without upgrade", []string{"GET / HTTP/1.1", "Host: a", "Cookie: " + sessionCookie, "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA"}},
+		{"custom protocol", []string{"GET / HTTP/1.1", "Host: a", "Cookie: " + sessionCookie, "Connection: Upgrade", "Upgrade: tls/1.3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := newEcho(t)
+			g := newGateway(t, up.srv.URL)
+			resp, body := g.raw(t, tc.lines...)
+			wantStatus(t, resp, body, http.StatusBadRequest)
+			if n := up.hits.Load(); n != 0 {
+				t.Errorf("%d requests reached the upstream", n)
+			}
+			g.srv.Close()
+			wantMetrics(t, g.reg, map[string]int{"refused": 1}, nil)
+		})
+	}
+}
