@@ -14,6 +14,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"time"
 )
@@ -33,6 +34,14 @@ const (
 	DefaultMetadataRefresh = time.Hour
 	// MinMetadataRefresh keeps a typo like "1s" from hammering Entra.
 	MinMetadataRefresh = time.Minute
+	// DefaultLoginConcurrencyPerClient bounds the login requests (starts
+	// and ACS posts) one client address may have in flight. A whole office
+	// behind one NAT address signing in at nine o'clock stays far below
+	// it: each takes milliseconds.
+	DefaultLoginConcurrencyPerClient = 16
+	// DefaultLoginConcurrency bounds them for all clients together, so
+	// that a flood of slow ACS posts cannot hold every connection.
+	DefaultLoginConcurrency = 512
 )
 
 // Config is a validated gateway configuration. The zero value is not useful;
@@ -61,6 +70,14 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	// ShutdownTimeout is how long in-flight requests may drain at shutdown.
 	ShutdownTimeout time.Duration
+	// TrustedProxies are the load balancers whose X-Forwarded-For the
+	// gateway believes. With none, the client is the TCP peer.
+	TrustedProxies []netip.Prefix
+	// AllowInsecureHTTP permits an http public_url on a host other than
+	// loopback, where cookies cross the network in clear.
+	AllowInsecureHTTP bool
+	Limits            Limits
+	ReplayCache       ReplayCache
 
 	SP      SP
 	Session Session
@@ -71,6 +88,21 @@ type Config struct {
 	// metadata, secrets), as absolute paths: a change to one of them is a
 	// change of configuration.
 	Files []string
+}
+
+// Limits bound what one client, and all clients, may hold of the
+// gateway's login endpoints at once.
+type Limits struct {
+	LoginConcurrencyPerClient int
+	LoginConcurrency          int
+}
+
+// ReplayCache says where consumed assertion IDs are recorded.
+type ReplayCache struct {
+	// RedisURL (redis:// or rediss://), if not empty, shares the record
+	// between replicas. Empty keeps it in memory, which protects only one
+	// replica. It may hold a password: never log it.
+	RedisURL string
 }
 
 // SP is the service provider's key pair. The certificate is published in
@@ -102,6 +134,9 @@ type SessionKey struct {
 type Tenant struct {
 	// ID is the Customer_ID, used in every per-tenant URL.
 	ID string
+	// EntraTenantID, if not empty, is the directory (tenant) ID, a lower
+	// case GUID, that every assertion's tenantid claim must name.
+	EntraTenantID string
 	// Exactly one of MetadataFile (an absolute path) and MetadataURL is set.
 	MetadataFile string
 	MetadataURL  *url.URL

@@ -14,6 +14,10 @@ type file struct {
 	UpstreamHost    string       `yaml:"upstream_host"`
 	UpstreamTimeout string       `yaml:"upstream_timeout"`
 	ShutdownTimeout string       `yaml:"shutdown_timeout"`
+	TrustedProxies  []string     `yaml:"trusted_proxies"`
+	AllowInsecure   *bool        `yaml:"allow_insecure_http"`
+	Limits          limitsFile   `yaml:"limits"`
+	ReplayCache     replayFile   `yaml:"replay_cache"`
 	SP              spFile       `yaml:"sp"`
 	Session         sessionFile  `yaml:"session"`
 	Tenants         []tenantFile `yaml:"tenants"`
@@ -23,6 +27,17 @@ type file struct {
 type tlsFile struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+}
+
+type limitsFile struct {
+	LoginConcurrencyPerClient string `yaml:"login_concurrency_per_client"`
+	LoginConcurrency          string `yaml:"login_concurrency"`
+}
+
+type replayFile struct {
+	RedisURL     string `yaml:"redis_url"`
+	RedisURLFile string `yaml:"redis_url_file"`
+	RedisURLEnv  string `yaml:"redis_url_env"`
 }
 
 type spFile struct {
@@ -48,6 +63,7 @@ type sessionKeyFile struct {
 
 type tenantFile struct {
 	ID                 string            `yaml:"id"`
+	EntraTenantID      string            `yaml:"entra_tenant_id"`
 	IDPMetadataFile    string            `yaml:"idp_metadata_file"`
 	IDPMetadataURL     string            `yaml:"idp_metadata_url"`
 	IDPMetadataRefresh string            `yaml:"idp_metadata_refresh_interval"`

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,6 +47,13 @@ func (v *validator) config(f *file) *Config {
 	c.UpstreamHost = v.hostPort("upstream_host", f.UpstreamHost)
 	c.UpstreamTimeout = v.duration("upstream_timeout", f.UpstreamTimeout, DefaultUpstreamTimeout)
 	c.ShutdownTimeout = v.duration("shutdown_timeout", f.ShutdownTimeout, DefaultShutdownTimeout)
+	c.AllowInsecureHTTP = f.AllowInsecure != nil && *f.AllowInsecure
+	if u := c.PublicURL; u != nil && u.Scheme == "http" && !isLoopback(u.Hostname()) && !c.AllowInsecureHTTP {
+		v.add("public_url", "is http on %q, so session cookies would cross the network in clear: use https (TLS may end at a load balancer in front), or set allow_insecure_http: true for a throwaway test deployment", u.Hostname())
+	}
+	c.TrustedProxies = v.trustedProxies("trusted_proxies", f.TrustedProxies)
+	c.Limits = v.limits("limits", &f.Limits)
+	c.ReplayCache = v.replayCache("replay_cache", &f.ReplayCache)
 
 	if f.TLS != nil {
 		c.TLS = v.tlsPair("tls", f.TLS)
@@ -66,6 +74,78 @@ func (v *validator) config(f *file) *Config {
 	c.Log = v.log("log", &f.Log)
 	c.Files = v.files
 	return c
+}
+
+// trustedProxies parses addresses and CIDR blocks. Trusting every address
+// would let any client name its own address in X-Forwarded-For.
+func (v *validator) trustedProxies(path string, entries []string) []netip.Prefix {
+	var out []netip.Prefix
+	for i, e := range entries {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		e = strings.TrimSpace(e)
+		prefix, err := netip.ParsePrefix(e)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(e)
+			if aerr != nil {
+				v.add(p, "%q is not an IP address or CIDR block like 10.0.0.0/8", e)
+				continue
+			}
+			prefix = netip.PrefixFrom(addr.Unmap(), addr.Unmap().BitLen())
+		}
+		if prefix.Bits() == 0 {
+			v.add(p, "%q trusts every address, so any client could set its own address in X-Forwarded-For: list the load balancers' addresses", e)
+			continue
+		}
+		if prefix.Addr().Is4In6() {
+			prefix = netip.PrefixFrom(prefix.Addr().Unmap(), prefix.Bits()-96)
+		}
+		out = append(out, prefix.Masked())
+	}
+	return out
+}
+
+func (v *validator) limits(path string, f *limitsFile) Limits {
+	l := Limits{
+		LoginConcurrencyPerClient: v.positiveInt(path+".login_concurrency_per_client", f.LoginConcurrencyPerClient, DefaultLoginConcurrencyPerClient),
+		LoginConcurrency:          v.positiveInt(path+".login_concurrency", f.LoginConcurrency, DefaultLoginConcurrency),
+	}
+	if l.LoginConcurrencyPerClient > l.LoginConcurrency {
+		v.add(path+".login_concurrency_per_client", "must not exceed login_concurrency (%d > %d)", l.LoginConcurrencyPerClient, l.LoginConcurrency)
+	}
+	return l
+}
+
+func (v *validator) positiveInt(path, s string, def int) int {
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n <= 0 {
+		v.add(path, "must be a positive whole number (got %q)", s)
+		return def
+	}
+	return n
+}
+
+// replayCache checks the Redis URL without ever echoing it: it may hold a
+// password.
+func (v *validator) replayCache(path string, f *replayFile) ReplayCache {
+	raw, key := v.secretString(path, "redis_url", f.RedisURL, f.RedisURLFile, f.RedisURLEnv, false)
+	if key == "" {
+		return ReplayCache{}
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		v.add(key, "not a URL")
+	case u.Scheme != "redis" && u.Scheme != "rediss":
+		v.add(key, "must be a redis:// or rediss:// (TLS) URL")
+	case u.Hostname() == "":
+		v.add(key, "must name a host")
+	default:
+		return ReplayCache{RedisURL: raw}
+	}
+	return ReplayCache{}
 }
 
 func (v *validator) publicURL(path, s string) *url.URL {
@@ -381,35 +461,9 @@ func (v *validator) session(path string, f *sessionFile) Session {
 // secret reads a base64 key given inline (name), from a file (name_file) or
 // from an environment variable (name_env): exactly one of them.
 func (v *validator) secret(path, name, inline, fileName, envName string, lengths ...int) []byte {
-	set := 0
-	for _, s := range []string{inline, fileName, envName} {
-		if s != "" {
-			set++
-		}
-	}
-	if set != 1 {
-		v.add(path, "exactly one of %s, %s_file and %s_env is required", name, name, name)
+	encoded, key := v.secretString(path, name, inline, fileName, envName, true)
+	if key == "" {
 		return nil
-	}
-	var encoded, key string
-	switch {
-	case inline != "":
-		encoded, key = inline, path+"."+name
-	case fileName != "":
-		key = path + "." + name + "_file"
-		data := v.readFile(key, fileName)
-		if data == nil {
-			return nil
-		}
-		encoded = string(data)
-	default:
-		key = path + "." + name + "_env"
-		val, ok := v.env(envName)
-		if !ok || val == "" {
-			v.add(key, "environment variable %s is not set", envName)
-			return nil
-		}
-		encoded = val
 	}
 	raw, err := decodeBase64(strings.TrimSpace(encoded))
 	if err != nil {
@@ -423,6 +477,48 @@ func (v *validator) secret(path, name, inline, fileName, envName string, lengths
 	}
 	v.add(key, "decodes to %d bytes, want %s (generate one with: openssl rand -base64 %d)", len(raw), orList(lengths), lengths[len(lengths)-1])
 	return nil
+}
+
+// secretString reads a secret given inline (name), from a file (name_file)
+// or from an environment variable (name_env). With required, exactly one
+// must be set; otherwise at most one. It returns the secret and the key
+// path it came from, or an empty path when there is none (or it is bad).
+func (v *validator) secretString(path, name, inline, fileName, envName string, required bool) (string, string) {
+	set := 0
+	for _, s := range []string{inline, fileName, envName} {
+		if s != "" {
+			set++
+		}
+	}
+	switch {
+	case set == 0 && !required:
+		return "", ""
+	case set != 1 && required:
+		v.add(path, "exactly one of %s, %s_file and %s_env is required", name, name, name)
+		return "", ""
+	case set > 1:
+		v.add(path, "set at most one of %s, %s_file and %s_env", name, name, name)
+		return "", ""
+	}
+	switch {
+	case inline != "":
+		return inline, path + "." + name
+	case fileName != "":
+		key := path + "." + name + "_file"
+		data := v.readFile(key, fileName)
+		if data == nil {
+			return "", ""
+		}
+		return strings.TrimSpace(string(data)), key
+	default:
+		key := path + "." + name + "_env"
+		val, ok := v.env(envName)
+		if !ok || val == "" {
+			v.add(key, "environment variable %s is not set", envName)
+			return "", ""
+		}
+		return strings.TrimSpace(val), key
+	}
 }
 
 // decodeBase64 accepts standard and URL-safe base64, with or without
@@ -456,6 +552,9 @@ func orList(ns []int) string {
 // that an ID is the same string in a URL path, a cookie and a metric label.
 var tenantIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$`)
 
+// guidPattern is a lower case GUID, the form of an Entra directory ID.
+var guidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
 // nameIDFormats maps the short names operators may write to the URIs.
 var nameIDFormats = map[string]string{
 	"email":       DefaultNameIDFormat,
@@ -477,6 +576,7 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		t := Tenant{
 			ID:                f.ID,
+			EntraTenantID:     strings.ToLower(strings.TrimSpace(f.EntraTenantID)),
 			AllowIDPInitiated: f.AllowIDPInitiated == nil || *f.AllowIDPInitiated,
 			AllowSHA1:         f.AllowSHA1 != nil && *f.AllowSHA1,
 			DefaultRelayState: f.DefaultRelayState,
@@ -492,6 +592,10 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 				v.add(p+".id", "%q duplicates %s", f.ID, prev)
 			}
 			seenID[strings.ToLower(f.ID)] = p + ".id"
+		}
+
+		if t.EntraTenantID != "" && !guidPattern.MatchString(t.EntraTenantID) {
+			v.add(p+".entra_tenant_id", "%q is not a directory (tenant) ID like 72f988bf-86f1-41af-91ab-2d7cd011db47: find it in Entra ID under Overview", f.EntraTenantID)
 		}
 
 		switch {
