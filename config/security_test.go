@@ -35,7 +35,7 @@ func TestSecuritySettingsParse(t *testing.T) {
 			},
 		},
 		{
-			name: "trusted proxies",
+			name:  "trusted proxies",
 			edits: []edit{{"trusted_proxies", []any{"10.0.0.0/8", " 192.168.1.10 ", "10.1.2.3/16", "::ffff:172.16.0.1", "2001:db8::/32", "::ffff:10.0.0.0/104"}}},
 			check: func(t *testing.T, c *config.Config) {
 				want := []netip.Prefix{
@@ -141,7 +141,7 @@ func TestSecuritySettingsProblems(t *testing.T) {
 			want:  []problem{{"public_url", "allow_insecure_http: true"}},
 		},
 		{
-			name: "trusted proxies",
+			name:  "trusted proxies",
 			edits: []edit{{"trusted_proxies", []any{"0.0.0.0/0", "::/0", "lb.internal", "10.0.0.0/33", ""}}},
 			want: []problem{
 				{"trusted_proxies[0]", "trusts every address"},
