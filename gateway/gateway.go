@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +26,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/sso-gateway/sso-gateway/clientip"
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/correlation"
 	"github.com/sso-gateway/sso-gateway/httpguard"
+	"github.com/sso-gateway/sso-gateway/inflight"
 	"github.com/sso-gateway/sso-gateway/metadata"
+	"github.com/sso-gateway/sso-gateway/page"
 	"github.com/sso-gateway/sso-gateway/proxy"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
@@ -39,6 +43,10 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 128 << 10
+	// loginReadTimeout bounds reading a request to the SAML endpoints,
+	// body included: an ACS post is at most 256 KiB, and a client
+	// trickling it holds one of its few login slots meanwhile.
+	loginReadTimeout = 30 * time.Second
 )
 
 // Deps are the gateway's dependencies, injected so that tests control them.
@@ -77,6 +85,8 @@ type Gateway struct {
 	admin        http.Handler
 	public       http.Handler
 	draining     atomic.Bool
+	// loginReadTimeout is loginReadTimeout; tests shorten it.
+	loginReadTimeout time.Duration
 
 	reloadMu sync.Mutex // one reload at a time
 	files    *fileCache
@@ -85,8 +95,13 @@ type Gateway struct {
 
 // state is what one configuration produced.
 type state struct {
-	cfg   *config.Config
-	proxy http.Handler
+	cfg    *config.Config
+	proxy  http.Handler
+	client *clientip.Resolver
+	// logins bounds the requests to the SAML endpoints in flight, per
+	// client and in all. A reload starts a new count; requests admitted
+	// under the old one release their slot there.
+	logins *inflight.Limiter
 	// fileLoaded is when each file tenant's metadata was read.
 	fileLoaded map[string]time.Time
 }
@@ -132,11 +147,11 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		proxyMetrics: proxy.NewMetrics(d.Registry),
 		metrics:      newMetrics(d.Registry),
 		files:        newFileCache(),
+
+		loginReadTimeout: loginReadTimeout,
 	}
 	d.Registry.MustRegister(&tenantCollector{g: g})
-	g.public = correlation.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		g.state.Load().proxy.ServeHTTP(w, r)
-	}))
+	g.public = correlation.Middleware(http.HandlerFunc(g.serve))
 	if err := g.apply(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -146,6 +161,36 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	refresher.WaitFirst(waitCtx)
 	g.admin = g.adminHandler(d.Registry, d.Version)
 	return g, nil
+}
+
+// serve finds the client's address and routes the request under the
+// configuration in force. The SAML endpoints parse XML and verify
+// signatures for anyone who asks, so they are limited in concurrency per
+// client and in all, and their request bodies must arrive in time.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
+	st := g.state.Load()
+	info := st.client.Resolve(r)
+	r = clientip.WithInfo(r, info)
+	if strings.HasPrefix(r.URL.Path, samlsp.PathPrefix) || strings.HasPrefix(r.URL.EscapedPath(), samlsp.PathPrefix) {
+		release, refused := st.logins.Acquire(info.Client)
+		if refused != "" {
+			g.metrics.throttled.WithLabelValues(refused).Inc()
+			g.log.LogAttrs(r.Context(), slog.LevelWarn, "sign-in request refused: too many in flight",
+				slog.String("scope", refused), slog.String("client_ip", info.String()),
+				slog.String("path", r.URL.Path), slog.String("correlation_id", correlation.FromContext(r.Context())))
+			w.Header().Set("Retry-After", "2")
+			page.Write(w, r, page.Errorf(http.StatusTooManyRequests,
+				"Too many sign-ins are in progress from your network. Please try again in a moment.",
+				fmt.Errorf("gateway: login concurrency limit (%s)", refused)))
+			return
+		}
+		defer release()
+		// Not supported by every ResponseWriter (HTTP/2 is; a test
+		// recorder is not): the limit above still holds.
+		// A socket deadline: real time, whatever the injected clock says.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.loginReadTimeout))
+	}
+	st.proxy.ServeHTTP(w, r)
 }
 
 func providerOptions(cfg *config.Config, d Deps, m *samlsp.Metrics) samlsp.Options {
@@ -215,7 +260,13 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	g.refresher.Sync(targets)
 	g.provider.SetTenants(tenants)
-	g.state.Store(&state{cfg: cfg, proxy: px, fileLoaded: fileLoaded})
+	g.state.Store(&state{
+		cfg:        cfg,
+		proxy:      px,
+		client:     clientip.New(cfg.TrustedProxies),
+		logins:     inflight.New(cfg.Limits.LoginConcurrencyPerClient, cfg.Limits.LoginConcurrency),
+		fileLoaded: fileLoaded,
+	})
 	g.files.keep(cfg)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sso-gateway/sso-gateway/httpguard"
+	"github.com/sso-gateway/sso-gateway/inflight"
 )
 
 // metrics are the gateway's own metrics: configuration reloads and
@@ -12,6 +13,7 @@ type metrics struct {
 	reloads     *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
 	rejected    *prometheus.CounterVec
+	throttled   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,8 +30,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sso_gateway_rejected_requests_total",
 			Help: "Requests refused on the plaintext public listener for ambiguous or malformed HTTP/1.x framing, by reason.",
 		}, []string{"reason"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sso_gateway_login_throttled_total",
+			Help: "Requests to the SAML endpoints refused with 429 because too many were in flight, by scope (client or total).",
+		}, []string{"scope"}),
 	}
-	reg.MustRegister(m.reloads, m.lastSuccess, m.rejected)
+	reg.MustRegister(m.reloads, m.lastSuccess, m.rejected, m.throttled)
+	m.throttled.WithLabelValues(inflight.ScopeClient)
+	m.throttled.WithLabelValues(inflight.ScopeTotal)
 	for _, r := range []string{httpguard.ReasonFraming, httpguard.ReasonSyntax, httpguard.ReasonTooLarge, httpguard.ReasonH2C} {
 		m.rejected.WithLabelValues(r)
 	}

@@ -234,6 +234,8 @@ func titleFor(status int) string {
 		return "The service is taking too long"
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return "Access denied"
+	case http.StatusTooManyRequests:
+		return "Please wait a moment"
 	}
 	if status >= 500 {
 		return "Something went wrong"

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sso-gateway/sso-gateway/clientip"
 	"github.com/sso-gateway/sso-gateway/correlation"
 	"github.com/sso-gateway/sso-gateway/page"
 	"github.com/sso-gateway/sso-gateway/samlsp"
@@ -108,6 +109,11 @@ func New(o Options) (*Proxy, error) {
 			}
 			setIdentity(pr.Out.Header, st.session)
 			pr.SetXForwarded()
+			// SetXForwarded names only the TCP peer; behind trusted load
+			// balancers the verified chain starts at the client.
+			if xff := clientip.FromRequest(pr.In).ForwardedFor(); xff != "" {
+				pr.Out.Header.Set("X-Forwarded-For", xff)
+			}
 			if scheme != "" {
 				pr.Out.Header.Set("X-Forwarded-Proto", scheme)
 			}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	crewsaml "github.com/crewjam/saml"
 
+	"github.com/sso-gateway/sso-gateway/clientip"
 	"github.com/sso-gateway/sso-gateway/correlation"
 	"github.com/sso-gateway/sso-gateway/page"
 	"github.com/sso-gateway/sso-gateway/redirect"
@@ -280,7 +280,7 @@ func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string
 		slog.String("flow", flow),
 		slog.String("result", result),
 		slog.String("reason", reason),
-		slog.String("client_ip", clientIP(r)),
+		slog.String("client_ip", clientip.FromRequest(r).String()),
 		slog.String("correlation_id", correlation.FromContext(r.Context())),
 	}
 	if a != nil {
@@ -297,16 +297,6 @@ func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string
 		attrs = append(attrs, slog.String("error", privateError(cause)))
 	}
 	p.log.LogAttrs(r.Context(), level, "login", attrs...)
-}
-
-// clientIP is the address of the TCP peer; forwarding headers are not
-// trusted here.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // Authenticate returns the session in r's session cookie, if it is valid:

@@ -1,0 +1,139 @@
+// Package clientip finds the address of the client behind the load
+// balancers the operator trusts.
+//
+// X-Forwarded-For is a list any client can start: only the entries that
+// trusted proxies appended are believed. Reading from the right, every
+// address that belongs to a trusted proxy is a hop; the first that does not
+// is the client. Everything to its left is the client's own claim and is
+// dropped. With no trusted proxies, the client is the TCP peer and
+// X-Forwarded-For is ignored.
+package clientip
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Resolver resolves client addresses. It is immutable.
+type Resolver struct {
+	trusted []netip.Prefix
+}
+
+// New returns a Resolver that believes X-Forwarded-For entries added by
+// the given proxies.
+func New(trusted []netip.Prefix) *Resolver {
+	return &Resolver{trusted: trusted}
+}
+
+// Info is what the gateway knows of a request's origin.
+type Info struct {
+	// Client is the client's address; invalid when the peer address
+	// could not be parsed (never the case for a TCP connection).
+	Client netip.Addr
+	// Chain is the verified path from the client to the gateway: the
+	// client, then every trusted proxy, the TCP peer last. It is what the
+	// gateway sends upstream as X-Forwarded-For.
+	Chain []netip.Addr
+}
+
+// String is the client address, or "unknown".
+func (i Info) String() string {
+	if !i.Client.IsValid() {
+		return "unknown"
+	}
+	return i.Client.String()
+}
+
+// ForwardedFor is Chain as an X-Forwarded-For value.
+func (i Info) ForwardedFor() string {
+	parts := make([]string, len(i.Chain))
+	for k, a := range i.Chain {
+		parts[k] = a.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Resolve reads r's peer address and, when the peer is trusted, its
+// X-Forwarded-For fields.
+func (res *Resolver) Resolve(r *http.Request) Info {
+	peer, ok := parseAddr(r.RemoteAddr)
+	if !ok {
+		return Info{}
+	}
+	chain := []netip.Addr{peer}
+	if !res.trusts(peer) {
+		return Info{Client: peer, Chain: chain}
+	}
+	// Every X-Forwarded-For field, in order, is one list.
+	var entries []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		entries = append(entries, strings.Split(v, ",")...)
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		a, ok := parseAddr(strings.TrimSpace(entries[i]))
+		if !ok {
+			// A garbled entry was written by the client or by a hop
+			// that is not ours: the last trusted hop is all that is known.
+			break
+		}
+		chain = append(chain, a)
+		if !res.trusts(a) {
+			break
+		}
+	}
+	// chain runs from the peer outwards; Info's runs from the client in.
+	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+		chain[i], chain[j] = chain[j], chain[i]
+	}
+	return Info{Client: chain[0], Chain: chain}
+}
+
+func (res *Resolver) trusts(a netip.Addr) bool {
+	for _, p := range res.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAddr parses an address as it appears in RemoteAddr or in an
+// X-Forwarded-For entry: bare, or with a port (Azure Application Gateway
+// appends one), IPv6 optionally in brackets. IPv4-mapped IPv6 addresses
+// are unmapped, and zones dropped, so that they compare with the
+// configured prefixes.
+func parseAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap().WithZone(""), true
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil {
+			return a.Unmap().WithZone(""), true
+		}
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
+			return a.Unmap().WithZone(""), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+type infoKey struct{}
+
+// WithInfo returns r with info in its context.
+func WithInfo(r *http.Request, info Info) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+}
+
+// FromRequest returns the Info stored by WithInfo or, when there is none
+// (a handler used without the gateway in front, as in tests), the TCP peer.
+func FromRequest(r *http.Request) Info {
+	if info, ok := r.Context().Value(infoKey{}).(Info); ok {
+		return info
+	}
+	return New(nil).Resolve(r)
+}
