@@ -298,6 +298,7 @@ func TenantOptions(cfg *config.Config, files []*metadata.IDP) []samlsp.TenantOpt
 			DefaultRelayState: t.DefaultRelayState,
 			SessionAttributes: t.SessionAttributes,
 			Headers:           t.Headers,
+			EntraTenantID:     t.EntraTenantID,
 		}
 	}
 	return out
@@ -337,12 +338,27 @@ func loadFiles(cfg *config.Config, now time.Time, cache *fileCache) ([]*metadata
 				problems[i] = &config.Problem{Path: fmt.Sprintf("tenants[%d].idp_metadata_file", i), Msg: err.Error()}
 				return nil
 			}
+			if err := entraMismatch(md, t, i); err != nil {
+				problems[i] = err
+				return nil
+			}
 			out[i] = md
 			return nil
 		})
 	}
 	_ = eg.Wait()
 	return out, errors.Join(problems...)
+}
+
+// entraMismatch reports metadata of another Entra directory than the
+// tenant's entra_tenant_id: every login would fail the tenantid check.
+func entraMismatch(md *metadata.IDP, t config.Tenant, i int) error {
+	got := md.EntraTenantID()
+	if t.EntraTenantID == "" || got == "" || got == t.EntraTenantID {
+		return nil
+	}
+	return &config.Problem{Path: fmt.Sprintf("tenants[%d].entra_tenant_id", i), Msg: fmt.Sprintf(
+		"is %s, but the IdP metadata is directory %s's (entity ID %s): one of them belongs to another organisation", t.EntraTenantID, got, md.Entity.EntityID)}
 }
 
 // fileCache remembers parsed metadata files by content, so that a reload
@@ -422,12 +438,15 @@ func CheckMetadata(ctx context.Context, cfg *config.Config, client *http.Client,
 			continue
 		}
 		data, _, err := metadata.Fetch(ctx, client, t.MetadataURL, metadata.Validators{})
+		var md *metadata.IDP
 		if err == nil {
-			_, err = metadata.Parse(data, now, t.MetadataSigners)
+			md, err = metadata.Parse(data, now, t.MetadataSigners)
 		}
 		if err != nil {
 			problems = append(problems, &config.Problem{Path: fmt.Sprintf("tenants[%d].idp_metadata_url", i), Msg: err.Error()})
+			continue
 		}
+		problems = append(problems, entraMismatch(md, t, i))
 	}
 	return errors.Join(problems...)
 }

@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -253,4 +254,20 @@ func ParseBase64Cert(s string) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("not a certificate: %w", err)
 	}
 	return cert, nil
+}
+
+// entraEntityID is the entity ID Entra ID gives every directory's IdP.
+var entraEntityID = regexp.MustCompile(`^https://sts\.windows\.net/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/$`)
+
+// EntraTenantID returns the directory ID in an Entra ID entity ID
+// (https://sts.windows.net/<directory ID>/), lower case, or "" when the
+// metadata is not Entra's.
+func (m *IDP) EntraTenantID() string {
+	if m.Entity == nil {
+		return ""
+	}
+	if sub := entraEntityID.FindStringSubmatch(m.Entity.EntityID); sub != nil {
+		return strings.ToLower(sub[1])
+	}
+	return ""
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	crewsaml "github.com/crewjam/saml"
 	crewsamlsp "github.com/crewjam/saml/samlsp"
 
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
@@ -141,6 +142,7 @@ func TestParseAcceptsEntraFile(t *testing.T) {
 		{"Entity.EntityID", md.Entity.EntityID, entraEntityID},
 		{"SSOURL", md.SSOURL, entraSSOURL},
 		{"SLOURL", md.SLOURL, entraSSOURL},
+		{"EntraTenantID()", md.EntraTenantID(), "a9054a0f-2011-4e31-b3ac-fd8c354146ec"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %q, want %q", c.what, c.got, c.want)
@@ -154,6 +156,23 @@ func TestParseAcceptsEntraFile(t *testing.T) {
 	}
 	if got, want := md.EarliestExpiry(entraNow), signer.NotAfter; !got.Equal(want) {
 		t.Errorf("EarliestExpiry: got %q, want %q", got, want)
+	}
+}
+
+// TestEntraTenantID: only an Entra entity ID names a directory.
+func TestEntraTenantID(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ entityID, want string }{
+		{"https://sts.windows.net/A9054A0F-2011-4E31-B3AC-FD8C354146EC/", "a9054a0f-2011-4e31-b3ac-fd8c354146ec"},
+		{"https://sts.windows.net/{tenantid}/", ""}, // the tenant-independent document
+		{"https://sts.windows.net/a9054a0f-2011-4e31-b3ac-fd8c354146ec", ""},
+		{"https://sts.windows.net.evil.example/a9054a0f-2011-4e31-b3ac-fd8c354146ec/", ""},
+		{"https://idp.example.com/saml", ""},
+	} {
+		md := &metadata.IDP{Entity: &crewsaml.EntityDescriptor{EntityID: tc.entityID}}
+		if got := md.EntraTenantID(); got != tc.want {
+			t.Errorf("EntraTenantID(%q): got %q, want %q", tc.entityID, got, tc.want)
+		}
 	}
 }
 

@@ -32,6 +32,9 @@ const (
 	// than 150 groups (Entra's "overage"): the groups must then be read
 	// from Microsoft Graph, which the gateway does not do.
 	ClaimGroupsLink = "http://schemas.microsoft.com/claims/groups.link"
+	// ClaimTenantID is the ID of the Entra directory that signed the user
+	// in.
+	ClaimTenantID = "http://schemas.microsoft.com/identity/claims/tenantid"
 )
 
 const emailNameIDFormat = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
@@ -156,6 +159,16 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 		return nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response does not say who you are.", errors.New("assertion has no NameID"))
 	}
 	attrs := attributes(a)
+	if t.entraTenantID != "" {
+		// The issuer check already ties the response to the directory
+		// whose metadata the tenant trusts; this one holds even if an
+		// operator pasted another directory's metadata.
+		if got := attrs[ClaimTenantID]; len(got) != 1 || !strings.EqualFold(got[0], t.entraTenantID) {
+			return nil, failure(ReasonEntraTenant, http.StatusForbidden,
+				"The sign-in response came from a Microsoft Entra directory other than your organisation's. Ask your administrator to check this application's setup.",
+				fmt.Errorf("tenantid claim %q, want %q", got, t.entraTenantID))
+		}
+	}
 	now := p.clock.Now()
 	s := &Session{
 		Tenant:       t.ID,

@@ -24,6 +24,7 @@ const (
 	ReasonMalformed            = "malformed"
 	ReasonIssuer               = "issuer"
 	ReasonIDPStatus            = "idp_status"
+	ReasonEntraTenant          = "entra_tenant"
 	ReasonOther                = "other"
 )
 
@@ -31,7 +32,7 @@ const (
 var Reasons = []string{
 	ReasonSignature, ReasonAudience, ReasonDestination, ReasonExpired, ReasonReplay,
 	ReasonInResponseTo, ReasonIDPInitiatedDisabled, ReasonGroupDenied, ReasonGroupOverage, ReasonMalformed,
-	ReasonIssuer, ReasonIDPStatus, ReasonOther,
+	ReasonIssuer, ReasonIDPStatus, ReasonEntraTenant, ReasonOther,
 }
 
 // errIDPInitiatedDisabled is returned by the request ID hook for an

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,9 @@ type TenantOptions struct {
 	// Headers are the tenant's own identity headers: header name (which
 	// must start with X-Remote-) to claim name.
 	Headers map[string]string
+	// EntraTenantID, if not empty, is the Entra directory ID that every
+	// assertion's tenantid claim must carry.
+	EntraTenantID string
 }
 
 // Session attribute names for TenantOptions.SessionAttributes.
@@ -107,6 +111,7 @@ type Tenant struct {
 	base          crewsaml.ServiceProvider
 	allowedGroups map[string]bool
 	headers       map[string]string // header name -> claim
+	entraTenantID string            // lower case; "" to not check
 	keep          struct{ email, name, groups bool }
 	acsPath       string
 	table         *Tenants // notified when the IdP's sign-on origin changes
@@ -146,6 +151,7 @@ func newTenant(o TenantOptions, clock *dsig.Clock, replay crewsaml.AssertionRepl
 		EmailDomains:      slices.Clone(o.EmailDomains),
 		Hosts:             slices.Clone(o.Hosts),
 		acsPath:           o.URLs.ACS.EscapedPath(),
+		entraTenantID:     strings.ToLower(o.EntraTenantID),
 	}
 	if t.DefaultRelayState == "" {
 		t.DefaultRelayState = "/"
