@@ -34,6 +34,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/metadata"
 	"github.com/sso-gateway/sso-gateway/page"
 	"github.com/sso-gateway/sso-gateway/proxy"
+	"github.com/sso-gateway/sso-gateway/replay"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -125,7 +126,24 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if d.InitialFetchWait <= 0 {
 		d.InitialFetchWait = 20 * time.Second
 	}
-	provider, err := samlsp.New(providerOptions(cfg, d, samlsp.NewMetrics(d.Registry)))
+	po := providerOptions(cfg, d, samlsp.NewMetrics(d.Registry))
+	var store *replay.Redis
+	if cfg.ReplayCache.RedisURL != "" {
+		s, err := replay.NewRedis(replay.RedisOptions{URL: cfg.ReplayCache.RedisURL, Clock: d.Clock})
+		if err != nil {
+			return nil, &config.Problem{Path: "replay_cache", Msg: err.Error()}
+		}
+		store = s
+		po.ReplayCache = store
+		// Down at start-up is not fatal: sessions keep working, and
+		// logins fail closed until Redis is back.
+		pingCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := store.Ping(pingCtx); err != nil {
+			d.Logger.Warn("replay store unreachable: logins will fail until it answers", slog.String("error", err.Error()))
+		}
+		cancel()
+	}
+	provider, err := samlsp.New(po)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
@@ -151,6 +169,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		loginReadTimeout: loginReadTimeout,
 	}
 	d.Registry.MustRegister(&tenantCollector{g: g})
+	d.Registry.MustRegister(replayCollector{store: store})
 	g.public = correlation.Middleware(http.HandlerFunc(g.serve))
 	if err := g.apply(ctx, cfg); err != nil {
 		return nil, err
@@ -348,6 +367,23 @@ func loadFiles(cfg *config.Config, now time.Time, cache *fileCache) ([]*metadata
 	}
 	_ = eg.Wait()
 	return out, errors.Join(problems...)
+}
+
+// CheckReplayStore asks the shared replay store, if cfg has one, whether
+// it answers, as `sso-gateway check` does.
+func CheckReplayStore(ctx context.Context, cfg *config.Config) error {
+	if cfg.ReplayCache.RedisURL == "" {
+		return nil
+	}
+	store, err := replay.NewRedis(replay.RedisOptions{URL: cfg.ReplayCache.RedisURL})
+	if err != nil {
+		return &config.Problem{Path: "replay_cache", Msg: err.Error()}
+	}
+	defer store.Close()
+	if err := store.Ping(ctx); err != nil {
+		return &config.Problem{Path: "replay_cache", Msg: "Redis does not answer, so logins would fail: " + err.Error()}
+	}
+	return nil
 }
 
 // entraMismatch reports metadata of another Entra directory than the

@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"context"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sso-gateway/sso-gateway/httpguard"
 	"github.com/sso-gateway/sso-gateway/inflight"
+	"github.com/sso-gateway/sso-gateway/replay"
 )
 
 // metrics are the gateway's own metrics: configuration reloads and
@@ -91,4 +95,28 @@ func (c *tenantCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(metadataSuccessDesc, prometheus.GaugeValue, float64(loaded.Unix()), t.ID)
 		}
 	}
+}
+
+// replayCollector reports whether the shared replay store answers, asked
+// at scrape time. Without a shared store it reports nothing.
+type replayCollector struct {
+	store *replay.Redis
+}
+
+var replayUpDesc = prometheus.NewDesc("sso_gateway_replay_store_up",
+	"1 when the Redis replay store answered a PING at this scrape, else 0 (logins fail closed while it is 0). Absent without replay_cache.", nil, nil)
+
+func (c replayCollector) Describe(ch chan<- *prometheus.Desc) { ch <- replayUpDesc }
+
+func (c replayCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.store == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	up := 1.0
+	if err := c.store.Ping(ctx); err != nil {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(replayUpDesc, prometheus.GaugeValue, up)
 }

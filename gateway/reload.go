@@ -33,8 +33,9 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	g.metrics.reloads.WithLabelValues("success").Inc()
 	g.metrics.lastSuccess.Set(float64(g.clock.Now().Unix()))
-	if cfg.Listen != old.Listen || cfg.AdminListen != old.AdminListen || (cfg.TLS == nil) != (old.TLS == nil) {
-		g.log.Warn("configuration reloaded, but listen, admin_listen and turning tls on or off take effect only after a restart")
+	if cfg.Listen != old.Listen || cfg.AdminListen != old.AdminListen || (cfg.TLS == nil) != (old.TLS == nil) ||
+		cfg.ReplayCache != old.ReplayCache {
+		g.log.Warn("configuration reloaded, but listen, admin_listen, replay_cache and turning tls on or off take effect only after a restart")
 	}
 	g.log.Info("configuration reloaded", slog.Int("tenants", len(cfg.Tenants)))
 	return nil

@@ -25,6 +25,7 @@ const (
 	ReasonIssuer               = "issuer"
 	ReasonIDPStatus            = "idp_status"
 	ReasonEntraTenant          = "entra_tenant"
+	ReasonReplayStore          = "replay_store_unavailable"
 	ReasonOther                = "other"
 )
 
@@ -32,12 +33,16 @@ const (
 var Reasons = []string{
 	ReasonSignature, ReasonAudience, ReasonDestination, ReasonExpired, ReasonReplay,
 	ReasonInResponseTo, ReasonIDPInitiatedDisabled, ReasonGroupDenied, ReasonGroupOverage, ReasonMalformed,
-	ReasonIssuer, ReasonIDPStatus, ReasonEntraTenant, ReasonOther,
+	ReasonIssuer, ReasonIDPStatus, ReasonEntraTenant, ReasonReplayStore, ReasonOther,
 }
 
 // errIDPInitiatedDisabled is returned by the request ID hook for an
 // unsolicited response at a tenant that does not accept them.
 var errIDPInitiatedDisabled = errors.New("unsolicited (IdP-initiated) response, and the tenant does not allow IdP-initiated login")
+
+// errReplayStore wraps a failure of the replay store to record an
+// assertion ID.
+var errReplayStore = errors.New("replay store unavailable")
 
 // errUntracked is returned by the request ID hook for an InResponseTo that
 // names no request tracked in this browser for this tenant.
@@ -57,6 +62,8 @@ type loginError struct {
 func classify(err error) loginError {
 	var bad crewsaml.ErrBadStatus
 	switch {
+	case errors.Is(err, errReplayStore):
+		return failure(ReasonReplayStore, http.StatusServiceUnavailable, "Signing in is briefly unavailable. Please try again in a moment.", err)
 	case errors.Is(err, crewsaml.ErrAssertionReplayed):
 		return failure(ReasonReplay, http.StatusForbidden, "This sign-in response has already been used. Please sign in again.", err)
 	case errors.Is(err, errIDPInitiatedDisabled):

@@ -280,7 +280,14 @@ type tenantReplayCache struct {
 }
 
 func (c tenantReplayCache) Consume(id string, expiresAt time.Time) error {
-	return c.cache.Consume(c.prefix+id, expiresAt)
+	err := c.cache.Consume(c.prefix+id, expiresAt)
+	if err != nil && !errors.Is(err, crewsaml.ErrAssertionReplayed) {
+		// The store could not say: the assertion is refused (fail
+		// closed), and the user is told to retry rather than that the
+		// response was used before.
+		return fmt.Errorf("%w: %w", errReplayStore, err)
+	}
+	return err
 }
 
 // Metadata returns the SP metadata to give to the IdP.

@@ -140,6 +140,7 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	problems := config.Problems(cfgErr)
 	if cfg != nil {
 		problems = append(problems, config.Problems(gateway.CheckMetadata(ctx, cfg, nil, time.Now()))...)
+		problems = append(problems, config.Problems(gateway.CheckReplayStore(ctx, cfg))...)
 	}
 	if len(problems) > 0 {
 		printProblems(stderr, path, errorsOf(problems))
