@@ -275,10 +275,11 @@ tenants:
 	for _, t := range Tenants() {
 		cfg += fmt.Sprintf(`  - id: %s
     idp_metadata_file: demo-idp-federationmetadata.xml
+    entra_tenant_id: %s
     email_domains: [%s]
     allow_idp_initiated: true
     default_relay_state: /
-`, t.ID, t.EmailDomain)
+`, t.ID, DirectoryID, t.EmailDomain)
 	}
 	name := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(name, []byte(cfg), 0o600); err != nil {
