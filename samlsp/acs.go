@@ -132,6 +132,9 @@ func (p *Provider) verify(r *http.Request, t *Tenant, sp *crewsaml.ServiceProvid
 	if err != nil {
 		return nil, nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", fmt.Errorf("SAMLResponse is not base64: %w", err))
 	}
+	if err := refuseDirectives(raw); err != nil {
+		return nil, nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", err)
+	}
 	var possible []string
 	if tracked != nil {
 		// Only the request this RelayState names may be answered: a

@@ -108,6 +108,26 @@ func (p *Provider) serveSLO(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		page.Write(w, r, page.Errorf(http.StatusBadRequest, "The sign-out message could not be read.", err))
 		return
 	}
+	if msg, flow := r.Form.Get("SAMLResponse"), flowSP; msg != "" || r.Form.Get("SAMLRequest") != "" {
+		if msg == "" {
+			msg, flow = r.Form.Get("SAMLRequest"), flowIDP
+		}
+		doc, err := logoutMessageXML(msg, r.Method == http.MethodGet)
+		if err == nil {
+			err = refuseDirectives(doc)
+		}
+		if err != nil {
+			// Signing out is harmless, and expected by whoever sent
+			// this: the local session ends, nothing else happens.
+			p.log.LogAttrs(r.Context(), slog.LevelWarn, "logout message refused; signed out locally",
+				slog.String("tenant", t.ID), slog.String("error", err.Error()),
+				slog.String("correlation_id", correlation.FromContext(r.Context())))
+			p.metrics.logouts.WithLabelValues(t.ID, flow, "failure").Inc()
+			p.clearSession(w, r)
+			page.Write(w, r, page.Errorf(http.StatusBadRequest, "The sign-out message could not be read. You are signed out of this site.", err))
+			return
+		}
+	}
 	switch {
 	case r.Form.Get("SAMLResponse") != "":
 		p.logoutResponse(w, r, t)
