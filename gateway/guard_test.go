@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net"
@@ -56,17 +55,7 @@ func TestSmugglingRefusedOnPublicListener(t *testing.T) {
 		{"h2c", "GET /docs HTTP/1.1\r\nHost: docs.example.com\r\n" + cookie + "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n", "h2c"},
 	} {
 		before := tg.hits.Load()
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.WriteString(c, tc.raw)
-		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		c.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
+		resp, _ := rawExchange(t, addr, tc.raw)
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", tc.name, resp.StatusCode)
 		}
