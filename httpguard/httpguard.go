@@ -88,8 +88,12 @@ const (
 	stRefused                     // refused: no more bytes for the server
 )
 
-// readChunk is how much is read from the network at a time.
-const readChunk = 32 << 10
+// Buffering of unchecked bytes: a connection starts with initialBuffer,
+// like the HTTP server's own reader, and reads at least minRead at a time.
+const (
+	initialBuffer = 4 << 10
+	minRead       = 1 << 10
+)
 
 // Conn checks the framing of the requests read from it.
 type Conn struct {
@@ -104,6 +108,7 @@ type Conn struct {
 	remaining int64  // of stBody or stChunkData
 	scanned   int    // bytes of an unfinished head already scanned
 	raw       []byte // read from the network, the first ready bytes checked
+	buf       []byte // raw's backing array
 	ready     int
 	refusal   []byte // the response to write when the server closes
 	afterBody state  // the state after the current body: stHead or stUpgradePending
@@ -163,11 +168,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			}
 			return n, err
 		}
-		if cap(c.raw)-len(c.raw) < readChunk/4 {
-			grown := make([]byte, len(c.raw), len(c.raw)+readChunk)
-			copy(grown, c.raw)
-			c.raw = grown
-		}
+		c.makeRoom()
 		buf := c.raw[len(c.raw):cap(c.raw)]
 		c.mu.Unlock()
 		n, err := c.Conn.Read(buf)
@@ -178,6 +179,30 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+}
+
+// makeRoom leaves space after raw for a read: raw moves to the start of
+// the connection's buffer, which grows only while a head is longer than it.
+// Buffers that grew past 64 KiB are dropped once empty, so that idle
+// connections hold little. c.mu is held.
+func (c *Conn) makeRoom() {
+	if len(c.raw) == 0 && cap(c.buf) > 64<<10 {
+		c.buf = nil
+	}
+	if c.buf == nil {
+		c.buf = make([]byte, initialBuffer)
+	}
+	if cap(c.raw)-len(c.raw) >= minRead {
+		return
+	}
+	if len(c.raw)+minRead <= len(c.buf) {
+		n := copy(c.buf, c.raw)
+		c.raw = c.buf[:n]
+		return
+	}
+	grown := make([]byte, 2*len(c.buf)+len(c.raw))
+	n := copy(grown, c.raw)
+	c.buf, c.raw = grown, grown[:n]
 }
 
 // Write watches for the response to an Upgrade request: a 101 switches
@@ -466,55 +491,56 @@ func parseHead(b []byte) (headInfo, error) {
 	if i := bytes.IndexByte(b, '\r'); i >= 0 && (i+1 >= len(b) || b[i+1] != '\n') {
 		return h, syntaxErr("bare CR")
 	}
-	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\r\n")), []byte("\r\n"))
-	for _, l := range lines {
-		if bytes.IndexByte(l, '\n') >= 0 {
-			return h, syntaxErr("bare LF")
-		}
+	first, fields, _ := bytes.Cut(b, crlf)
+	if bytes.IndexByte(first, '\n') >= 0 {
+		return h, syntaxErr("bare LF")
 	}
-	version, err := requestLine(lines[0])
+	version, err := requestLine(first)
 	if err != nil {
 		return h, err
 	}
-	// Every field's syntax first, so a malformed line is reported as
+	// Every field's syntax first, so that a malformed line is reported as
 	// such rather than as the framing it would have changed.
-	type nv struct{ name, value []byte }
-	fields := make([]nv, 0, len(lines)-1)
-	for _, l := range lines[1:] {
-		name, value, err := field(l)
-		if err != nil {
+	for rest := fields; len(rest) > 0; {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, crlf)
+		if bytes.IndexByte(l, '\n') >= 0 {
+			return h, syntaxErr("bare LF")
+		}
+		if _, _, err := field(l); err != nil {
 			return h, err
 		}
-		fields = append(fields, nv{name, value})
 	}
 	var lengths, encodings, hosts int
 	var connectionUpgrade, upgrade bool
-	for _, f := range fields {
-		name, value := f.name, f.value
-		switch lower(name) {
-		case "content-length":
+	for rest := fields; len(rest) > 0; {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, crlf)
+		name, value, _ := field(l)
+		switch {
+		case bytes.EqualFold(name, []byte("content-length")):
 			lengths++
 			n, err := strconv.ParseInt(string(value), 10, 64)
 			if err != nil || n < 0 || !digits(value) {
 				return h, framingErr("invalid Content-Length %q", value)
 			}
 			h.length = n
-		case "transfer-encoding":
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
 			encodings++
-			if lower(value) != "chunked" {
+			if !bytes.EqualFold(value, []byte("chunked")) {
 				return h, framingErr("Transfer-Encoding %q: only a single \"chunked\" is accepted", value)
 			}
 			h.chunked = true
-		case "host":
+		case bytes.EqualFold(name, []byte("host")):
 			hosts++
-		case "upgrade":
+		case bytes.EqualFold(name, []byte("upgrade")):
 			if hasToken(value, "h2c") {
 				return h, &headError{reason: ReasonH2C, msg: "HTTP/2 over cleartext (h2c) is not supported"}
 			}
 			upgrade = true
-		case "http2-settings":
+		case bytes.EqualFold(name, []byte("http2-settings")):
 			return h, &headError{reason: ReasonH2C, msg: "HTTP/2 over cleartext (h2c) is not supported"}
-		case "connection":
+		case bytes.EqualFold(name, []byte("connection")):
 			if hasToken(value, "upgrade") {
 				connectionUpgrade = true
 			}
@@ -538,13 +564,22 @@ func parseHead(b []byte) (headInfo, error) {
 	return h, nil
 }
 
+var crlf = []byte("\r\n")
+
 // requestLine checks "method SP request-target SP HTTP-version".
 func requestLine(l []byte) (string, error) {
-	parts := bytes.Split(l, []byte(" "))
-	if len(parts) != 3 {
+	method, rest, ok1 := bytes.Cut(l, []byte(" "))
+	target, ver, ok2 := bytes.Cut(rest, []byte(" "))
+	if !ok1 || !ok2 || bytes.IndexByte(ver, ' ') >= 0 {
 		return "", syntaxErr("malformed request line")
 	}
-	method, target, version := parts[0], parts[1], string(parts[2])
+	var version string
+	switch string(ver) {
+	case "HTTP/1.1":
+		version = "HTTP/1.1"
+	case "HTTP/1.0":
+		version = "HTTP/1.0"
+	}
 	if len(method) == 0 || !token(method) {
 		return "", syntaxErr("malformed method")
 	}
@@ -559,8 +594,8 @@ func requestLine(l []byte) (string, error) {
 			return "", syntaxErr("control character in the request target")
 		}
 	}
-	if version != "HTTP/1.1" && version != "HTTP/1.0" {
-		return "", syntaxErr("unsupported version %q", version)
+	if version == "" {
+		return "", syntaxErr("unsupported version %q", ver)
 	}
 	return version, nil
 }
@@ -643,12 +678,10 @@ func token(b []byte) bool {
 	return len(b) > 0
 }
 
-func lower(b []byte) string { return string(bytes.ToLower(b)) }
-
 // hasToken reports whether a comma-separated field value lists tok.
 func hasToken(value []byte, tok string) bool {
 	for part := range bytes.SplitSeq(value, []byte(",")) {
-		if lower(bytes.Trim(part, " \t")) == tok {
+		if bytes.EqualFold(bytes.Trim(part, " \t"), []byte(tok)) {
 			return true
 		}
 	}

@@ -243,6 +243,7 @@ func TestAcceptsWellFormedRequests(t *testing.T) {
 		{"tab around values", "POST /x HTTP/1.1\r\nHost:\ta\t\r\nContent-Length:\t2 \r\n\r\nhi", []string{sum("hi")}},
 		{"pipelined", "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nHost: a\r\n\r\nPOST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nz\r\n0\r\n\r\n",
 			[]string{sum("abc"), sum(""), sum("z")}},
+		{"head far larger than the first buffer", "GET /x HTTP/1.1\r\nHost: a\r\nCookie: c=" + strings.Repeat("v", 100000) + "\r\n\r\nGET /y HTTP/1.1\r\nHost: a\r\n\r\n", []string{sum(""), sum("")}},
 		{"body that looks like a request", "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 25\r\n\r\nGET /b HTTP/1.1\r\nX: \n\r\n\r\n", []string{sum("GET /b HTTP/1.1\r\nX: \n\r\n\r\n")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
