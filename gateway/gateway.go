@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -190,7 +189,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	st := g.state.Load()
 	info := st.client.Resolve(r)
 	r = clientip.WithInfo(r, info)
-	if strings.HasPrefix(r.URL.Path, samlsp.PathPrefix) || strings.HasPrefix(r.URL.EscapedPath(), samlsp.PathPrefix) {
+	if samlsp.OwnPath(r) {
 		release, refused := st.logins.Acquire(info.Client)
 		if refused != "" {
 			g.metrics.throttled.WithLabelValues(refused).Inc()
@@ -204,9 +203,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer release()
-		// Not supported by every ResponseWriter (HTTP/2 is; a test
-		// recorder is not): the limit above still holds.
-		// A socket deadline: real time, whatever the injected clock says.
+		// A socket deadline, so real time whatever the injected clock
+		// says. A test recorder does not support it; the limit above
+		// holds regardless.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.loginReadTimeout))
 	}
 	st.proxy.ServeHTTP(w, r)

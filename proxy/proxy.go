@@ -151,10 +151,7 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 
 // ServeHTTP routes one public request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The gateway's own paths are matched on the decoded and the escaped
-	// path: "/auth/api/v1/%73aml/..." must not slip past to the upstream
-	// as something the gateway would have answered.
-	if strings.HasPrefix(r.URL.Path, samlsp.PathPrefix) || strings.HasPrefix(r.URL.EscapedPath(), samlsp.PathPrefix) {
+	if samlsp.OwnPath(r) {
 		p.saml.ServeHTTP(w, r)
 		return
 	}

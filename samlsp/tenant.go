@@ -126,6 +126,14 @@ type tenantState struct {
 	sp  *crewsaml.ServiceProvider
 }
 
+// OwnPath reports whether r is for one of the gateway's SAML endpoints. It
+// matches the decoded and the escaped path, so that
+// "/auth/api/v1/%73aml/..." cannot slip past to the upstream as something
+// the gateway would have answered.
+func OwnPath(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, PathPrefix) || strings.HasPrefix(r.URL.EscapedPath(), PathPrefix)
+}
+
 // noNetwork is the HTTP client of every crewjam ServiceProvider: the
 // gateway never resolves artifacts, queries attributes or does SOAP logout,
 // and an attacker must not be able to make it open connections.
