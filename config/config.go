@@ -21,9 +21,13 @@ import (
 
 // Defaults applied when the file leaves a key out.
 const (
-	DefaultAdminListen       = "127.0.0.1:9090"
-	DefaultUpstreamTimeout   = 60 * time.Second
-	DefaultShutdownTimeout   = 25 * time.Second
+	DefaultAdminListen     = "127.0.0.1:9090"
+	DefaultUpstreamTimeout = 60 * time.Second
+	DefaultShutdownTimeout = 25 * time.Second
+	// DefaultShutdownDelay is how long a stopping gateway stays up, not
+	// ready, before it stops accepting: long enough for a load balancer
+	// or Kubernetes to take it out of rotation.
+	DefaultShutdownDelay     = 5 * time.Second
 	DefaultSessionLifetime   = 8 * time.Hour
 	DefaultDefaultRelayState = "/"
 	// DefaultNameIDFormat is what the AuthnRequest asks for. Entra honours a
@@ -70,6 +74,9 @@ type Config struct {
 	UpstreamTimeout time.Duration
 	// ShutdownTimeout is how long in-flight requests may drain at shutdown.
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long the gateway keeps accepting requests,
+	// reporting not ready, after it is told to stop.
+	ShutdownDelay time.Duration
 	// TrustedProxies are the load balancers whose X-Forwarded-For the
 	// gateway believes. With none, the client is the TCP peer.
 	TrustedProxies []netip.Prefix

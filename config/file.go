@@ -14,6 +14,7 @@ type file struct {
 	UpstreamHost    string       `yaml:"upstream_host"`
 	UpstreamTimeout string       `yaml:"upstream_timeout"`
 	ShutdownTimeout string       `yaml:"shutdown_timeout"`
+	ShutdownDelay   string       `yaml:"shutdown_delay"`
 	TrustedProxies  []string     `yaml:"trusted_proxies"`
 	AllowInsecure   *bool        `yaml:"allow_insecure_http"`
 	Limits          limitsFile   `yaml:"limits"`

@@ -47,6 +47,15 @@ func (v *validator) config(f *file) *Config {
 	c.UpstreamHost = v.hostPort("upstream_host", f.UpstreamHost)
 	c.UpstreamTimeout = v.duration("upstream_timeout", f.UpstreamTimeout, DefaultUpstreamTimeout)
 	c.ShutdownTimeout = v.duration("shutdown_timeout", f.ShutdownTimeout, DefaultShutdownTimeout)
+	c.ShutdownDelay = DefaultShutdownDelay
+	if d, err := time.ParseDuration(f.ShutdownDelay); err == nil && d == 0 {
+		c.ShutdownDelay = 0 // no delay: nothing balances load in front
+	} else {
+		c.ShutdownDelay = v.duration("shutdown_delay", f.ShutdownDelay, DefaultShutdownDelay)
+	}
+	if c.ShutdownDelay > 5*time.Minute {
+		v.add("shutdown_delay", "must be at most 5m (got %s)", c.ShutdownDelay)
+	}
 	c.AllowInsecureHTTP = f.AllowInsecure != nil && *f.AllowInsecure
 	if u := c.PublicURL; u != nil && u.Scheme == "http" && !isLoopback(u.Hostname()) && !c.AllowInsecureHTTP {
 		v.add("public_url", "is http on %q, so session cookies would cross the network in clear: use https (TLS may end at a load balancer in front), or set allow_insecure_http: true for a throwaway test deployment", u.Hostname())

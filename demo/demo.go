@@ -262,6 +262,7 @@ public_url: %s
 listen: %s
 admin_listen: %s
 upstream: %s
+shutdown_delay: 0s     # nothing balances load in front of the demo
 sp:
   cert_file: sp.crt
   key_file: sp.key

@@ -519,8 +519,10 @@ func (g *Gateway) Serve(ctx context.Context) error {
 }
 
 // ServeListeners serves on the given listeners until ctx ends. Shutdown
-// first marks the gateway not ready, then drains in-flight requests for up
-// to shutdown_timeout with a fresh context.
+// first marks the gateway not ready and keeps serving for shutdown_delay,
+// so that load balancers take it out of rotation, then stops accepting and
+// drains in-flight requests for up to shutdown_timeout with a fresh
+// context.
 func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener) error {
 	errorLog := slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)
 	publicSrv := &http.Server{
@@ -570,8 +572,16 @@ func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener
 	eg.Go(func() error {
 		<-egCtx.Done()
 		g.draining.Store(true)
-		drain := g.Config().ShutdownTimeout
-		g.log.Info("shutting down", slog.Duration("drain", drain))
+		cfg := g.Config()
+		drain := cfg.ShutdownTimeout
+		g.log.Info("shutting down", slog.Duration("delay", cfg.ShutdownDelay), slog.Duration("drain", drain))
+		if ctx.Err() != nil && cfg.ShutdownDelay > 0 {
+			// Not ready, still serving: load balancers stop sending new
+			// requests before the listener closes, so none is refused.
+			// (Skipped when a listener failed: nothing is being served.)
+			t := time.NewTimer(cfg.ShutdownDelay)
+			<-t.C
+		}
 		// A fresh context: ctx is already done, and in-flight requests
 		// deserve the whole drain period.
 		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)

@@ -62,6 +62,7 @@ listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 upstream: %s
 shutdown_timeout: 5s
+shutdown_delay: 0s
 sp: {cert_file: sp.crt, key_file: sp.key}
 session:
   keys: [{hash_key: %s, block_key: %s}]
@@ -309,5 +310,65 @@ func TestUnreachableMetadataURL(t *testing.T) {
 	gw.PublicHandler().ServeHTTP(acme, req)
 	if acme.Code != http.StatusFound {
 		t.Errorf("login at acme: got %d, want 302 to its IdP", acme.Code)
+	}
+}
+
+// TestShutdownDelay: told to stop, the gateway reports not ready at once
+// but keeps serving for shutdown_delay, so that a load balancer takes it
+// out of rotation before its listener closes.
+func TestShutdownDelay(t *testing.T) {
+	t.Parallel()
+	tg := newTestGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "served")
+	}), "")
+	tg.cfg.ShutdownDelay = 3 * time.Second
+	session := tg.signIn(t)
+	public, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- tg.gw.ServeListeners(ctx, public, admin) }()
+	ready := func() int {
+		resp, err := http.Get("http://" + admin.Addr().String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := ready(); got != http.StatusOK {
+		t.Fatalf("/readyz before shutdown: %d", got)
+	}
+	stopped := time.Now()
+	cancel()
+	for ready() != http.StatusServiceUnavailable {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Still serving, on a new connection.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+public.Addr().String()+"/doc", nil)
+	req.AddCookie(session)
+	req.Close = true
+	resp, err := http.DefaultClient.Do(req)
+	if time.Since(stopped) < tg.cfg.ShutdownDelay {
+		if err != nil {
+			t.Fatalf("a request during the delay: %v", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "served" {
+			t.Errorf("a request during the delay: %d %q", resp.StatusCode, b)
+		}
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(stopped); d < tg.cfg.ShutdownDelay {
+		t.Errorf("stopped after %v, before the %v delay", d, tg.cfg.ShutdownDelay)
 	}
 }

@@ -97,7 +97,7 @@ func (e *reloadEnv) writeConfig(tenants []string, keys ...string) {
 		keys = []string{keyA}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "public_url: https://docs.example.com\nupstream: %s\nsp: {cert_file: sp.crt, key_file: sp.key}\nsession:\n  keys:\n", e.up.URL)
+	fmt.Fprintf(&b, "public_url: https://docs.example.com\nupstream: %s\nshutdown_delay: 0s\nsp: {cert_file: sp.crt, key_file: sp.key}\nsession:\n  keys:\n", e.up.URL)
 	for _, k := range keys {
 		fmt.Fprintf(&b, "    - {hash_key: %s, block_key: %s}\n", k, k)
 	}

@@ -89,6 +89,7 @@ listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 upstream: %s
 shutdown_timeout: 5s
+shutdown_delay: 0s
 sp: {cert_file: sp.crt, key_file: sp.key}
 session:
   keys: [{hash_key: %s, block_key: %s}]
