@@ -174,6 +174,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.metrics.lastSuccess.Set(float64(d.Clock.Now().Unix()))
+	g.metrics.lastOK.Set(1)
 	waitCtx, cancel := context.WithTimeout(ctx, d.InitialFetchWait)
 	defer cancel()
 	refresher.WaitFirst(waitCtx)

@@ -16,6 +16,7 @@ import (
 type metrics struct {
 	reloads     *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
+	lastOK      prometheus.Gauge
 	rejected    *prometheus.CounterVec
 	throttled   *prometheus.CounterVec
 }
@@ -26,6 +27,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sso_gateway_config_reloads_total",
 			Help: "Configuration reloads (SIGHUP or a change of the file), by result (success or failure).",
 		}, []string{"result"}),
+		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sso_gateway_config_last_reload_successful",
+			Help: "1 when the last configuration reload (or the start-up load) succeeded, 0 when the last reload was refused and an older configuration is serving.",
+		}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sso_gateway_config_last_reload_success_timestamp_seconds",
 			Help: "When the configuration in force was loaded (Unix time), at start-up or by the last successful reload.",
@@ -39,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Requests to the SAML endpoints refused with 429 because too many were in flight, by scope (client or total).",
 		}, []string{"scope"}),
 	}
-	reg.MustRegister(m.reloads, m.lastSuccess, m.rejected, m.throttled)
+	reg.MustRegister(m.reloads, m.lastSuccess, m.lastOK, m.rejected, m.throttled)
 	m.throttled.WithLabelValues(inflight.ScopeClient)
 	m.throttled.WithLabelValues(inflight.ScopeTotal)
 	for _, r := range []string{httpguard.ReasonFraming, httpguard.ReasonSyntax, httpguard.ReasonTooLarge, httpguard.ReasonH2C} {

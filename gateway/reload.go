@@ -33,6 +33,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	}
 	g.metrics.reloads.WithLabelValues("success").Inc()
 	g.metrics.lastSuccess.Set(float64(g.clock.Now().Unix()))
+	g.metrics.lastOK.Set(1)
 	if cfg.Listen != old.Listen || cfg.AdminListen != old.AdminListen || (cfg.TLS == nil) != (old.TLS == nil) ||
 		cfg.ReplayCache != old.ReplayCache {
 		g.log.Warn("configuration reloaded, but listen, admin_listen, replay_cache and turning tls on or off take effect only after a restart")
@@ -60,6 +61,7 @@ func (g *Gateway) ReloadFile(ctx context.Context) error {
 // reloadFailed logs every problem of a refused configuration.
 func (g *Gateway) reloadFailed(ctx context.Context, err error) {
 	g.metrics.reloads.WithLabelValues("failure").Inc()
+	g.metrics.lastOK.Set(0)
 	problems := config.Problems(err)
 	for _, p := range problems {
 		g.log.LogAttrs(ctx, slog.LevelError, "configuration problem", slog.String("problem", p.Error()))

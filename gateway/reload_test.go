@@ -215,6 +215,9 @@ func TestInvalidReloadKeepsServing(t *testing.T) {
 	if got := e.reloads("failure"); got != 1 {
 		t.Errorf("got %v failed reloads, want 1", got)
 	}
+	if got := testutil.ToFloat64(e.gw.metrics.lastOK); got != 0 {
+		t.Errorf("config_last_reload_successful after a refused reload: %v, want 0", got)
+	}
 	for _, want := range []string{"bogus_key: unknown key", "public_url: must be an absolute http or https URL", "upstream: must be an absolute", "tenants: at least one tenant"} {
 		if !strings.Contains(e.logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, e.logs)
@@ -231,6 +234,14 @@ func TestInvalidReloadKeepsServing(t *testing.T) {
 	}
 	if rec := e.get("/x", session); rec.Code != http.StatusOK {
 		t.Errorf("after a refused metadata reload: got %d, want the old config serving", rec.Code)
+	}
+	// Fixed, it reloads, and the gauge says so.
+	e.write("idp.xml", string(e.idp.MetadataXML()))
+	if err := e.gw.ReloadFile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(e.gw.metrics.lastOK); got != 1 {
+		t.Errorf("config_last_reload_successful after a good reload: %v, want 1", got)
 	}
 }
 
