@@ -185,6 +185,12 @@ type Tenant struct {
 type Log struct {
 	Level  slog.Level
 	Format string // "json" or "text"
+	// Access writes one line per proxied request.
+	Access bool
+	// DebugAssertionTenant, if set, logs each SAML response that tenant's
+	// IdP sends, redacted (no names, attribute values, signatures or
+	// ciphertext), to debug claims and conditions. Never left on.
+	DebugAssertionTenant string
 }
 
 // ExternalSecure reports whether browsers reach the gateway over HTTPS, in

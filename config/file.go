@@ -81,6 +81,8 @@ type tenantFile struct {
 }
 
 type logFile struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
+	Level                string `yaml:"level"`
+	Format               string `yaml:"format"`
+	Access               *bool  `yaml:"access"`
+	DebugAssertionTenant string `yaml:"debug_assertion_tenant"`
 }

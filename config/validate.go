@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +82,9 @@ func (v *validator) config(f *file) *Config {
 	c.Session = v.session("session", &f.Session)
 	c.Tenants = v.tenants("tenants", f.Tenants)
 	c.Log = v.log("log", &f.Log)
+	if id := c.Log.DebugAssertionTenant; id != "" && !slices.ContainsFunc(c.Tenants, func(t Tenant) bool { return t.ID == id }) {
+		v.add("log.debug_assertion_tenant", "%q is not a configured tenant", id)
+	}
 	c.Files = v.files
 	return c
 }
@@ -783,7 +787,7 @@ func validHostname(s string) bool {
 }
 
 func (v *validator) log(path string, f *logFile) Log {
-	l := Log{Level: slog.LevelInfo, Format: "json"}
+	l := Log{Level: slog.LevelInfo, Format: "json", Access: f.Access == nil || *f.Access, DebugAssertionTenant: f.DebugAssertionTenant}
 	if f.Level != "" {
 		if err := l.Level.UnmarshalText([]byte(f.Level)); err != nil {
 			v.add(path+".level", "%q is not one of debug, info, warn, error", f.Level)

@@ -224,6 +224,8 @@ func providerOptions(cfg *config.Config, d Deps, m *samlsp.Metrics) samlsp.Optio
 		Clock:           d.Clock,
 		Logger:          d.Logger,
 		Metrics:         m,
+
+		DebugAssertionTenant: cfg.Log.DebugAssertionTenant,
 	}
 }
 
@@ -250,6 +252,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		Transport:       g.deps.UpstreamTransport,
 		Logger:          g.log,
 		Metrics:         g.proxyMetrics,
+		AccessLog:       cfg.Log.Access,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)

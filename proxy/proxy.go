@@ -10,6 +10,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -61,15 +62,18 @@ type Options struct {
 	Transport http.RoundTripper
 	Logger    *slog.Logger
 	Metrics   *Metrics
+	// AccessLog writes one line per request outside the SAML endpoints.
+	AccessLog bool
 }
 
 // Proxy is the public handler.
 type Proxy struct {
-	saml    http.Handler
-	auth    Authenticator
-	rp      *httputil.ReverseProxy
-	log     *slog.Logger
-	metrics *Metrics
+	saml      http.Handler
+	auth      Authenticator
+	rp        *httputil.ReverseProxy
+	log       *slog.Logger
+	metrics   *Metrics
+	accessLog bool
 }
 
 // New returns the public handler.
@@ -85,7 +89,7 @@ func New(o Options) (*Proxy, error) {
 	if transport == nil {
 		transport = NewTransport(timeout)
 	}
-	p := &Proxy{saml: o.SAML, auth: o.Auth, log: o.Logger, metrics: o.Metrics}
+	p := &Proxy{saml: o.SAML, auth: o.Auth, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -155,26 +159,93 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.saml.ServeHTTP(w, r)
 		return
 	}
+	st := &requestState{start: time.Now()}
+	rec := &recorder{ResponseWriter: w}
+	// Deferred: the ReverseProxy aborts a response whose upstream body
+	// breaks off by panicking with http.ErrAbortHandler, and that request
+	// is counted and logged too.
+	defer p.finish(rec, r, st)
 	s, ok := p.auth.Authenticate(r)
 	if !ok {
-		p.unauthenticated(w, r)
+		p.unauthenticated(rec, r, st)
 		return
 	}
+	st.session = s
 	if up := upgradeOf(r); up != "" && !strings.EqualFold(up, "websocket") || r.Header["Http2-Settings"] != nil {
 		// Only websockets may switch protocols. After an h2c upgrade the
 		// client would speak HTTP/2 straight to the upstream through
 		// the tunnel, each request carrying whatever identity headers
 		// it liked.
-		p.metrics.requests[outcomeRefused].Inc()
-		page.Write(w, r, page.Errorf(http.StatusBadRequest, "This connection upgrade is not supported.",
+		st.setOutcome(outcomeRefused)
+		page.Write(rec, r, page.Errorf(http.StatusBadRequest, "This connection upgrade is not supported.",
 			fmt.Errorf("proxy: refused Upgrade %q", up)))
 		return
 	}
-	st := &requestState{session: s, start: time.Now()}
-	// Deferred: the ReverseProxy aborts a response whose upstream body
-	// breaks off by panicking with http.ErrAbortHandler.
-	defer func() { p.metrics.requests[st.outcome()].Inc() }()
-	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// finish counts the request and writes its access-log line.
+func (p *Proxy) finish(rec *recorder, r *http.Request, st *requestState) {
+	p.metrics.requests[st.outcome()].Inc()
+	if !p.accessLog {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 12)
+	attrs = append(attrs,
+		slog.String("method", r.Method),
+		// Without the query, which may carry tokens; escaped, as sent.
+		slog.String("path", r.URL.EscapedPath()),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Float64("duration_seconds", time.Since(st.start).Seconds()),
+		slog.String("outcome", st.outcome()),
+	)
+	if st.upstream > 0 {
+		attrs = append(attrs, slog.Float64("upstream_seconds", st.upstream.Seconds()))
+	}
+	if st.session != nil {
+		attrs = append(attrs, slog.String("tenant", st.session.Tenant), slog.String("user", st.session.NameID))
+	}
+	attrs = append(attrs,
+		slog.String("client_ip", clientip.FromRequest(r).String()),
+		slog.String("correlation_id", correlation.FromContext(r.Context())))
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// recorder notes the status and body size of a response for the access
+// log. It unwraps for http.ResponseController (flushes, deadlines) and
+// notes a hijack, which is how the ReverseProxy answers a websocket
+// upgrade: it writes the 101 on the hijacked connection itself.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (rec *recorder) WriteHeader(code int) {
+	if rec.status == 0 && code >= 200 {
+		rec.status = code
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+func (rec *recorder) Write(b []byte) (int, error) {
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	n, err := rec.ResponseWriter.Write(b)
+	rec.bytes += int64(n)
+	return n, err
+}
+
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(rec.ResponseWriter).Hijack()
+	if err == nil {
+		rec.status = http.StatusSwitchingProtocols
+	}
+	return conn, brw, err
 }
 
 // upgradeOf returns the protocols r asks to switch to, joined, when
@@ -191,13 +262,13 @@ func upgradeOf(r *http.Request) string {
 }
 
 // unauthenticated answers a request without a valid session.
-func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request) {
+func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request, st *requestState) {
 	if isNavigation(r) {
-		p.metrics.requests[outcomeLoginRedirect].Inc()
+		st.setOutcome(outcomeLoginRedirect)
 		p.auth.LoginRedirect(w, r)
 		return
 	}
-	p.metrics.requests[outcomeUnauthenticated].Inc()
+	st.setOutcome(outcomeUnauthenticated)
 	page.WriteJSON(w, http.StatusUnauthorized, map[string]string{
 		"error":          "authentication required",
 		"login_url":      samlsp.SelectPath,
@@ -224,6 +295,7 @@ func isNavigation(r *http.Request) bool {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateFrom(resp.Request.Context())
 	elapsed := time.Since(st.start)
+	st.upstream = elapsed
 	p.metrics.upstreamDuration.Observe(elapsed.Seconds())
 	p.metrics.upstreamResponses[statusClass(resp.StatusCode)].Inc()
 	st.setOutcome(outcomeProxied)
@@ -263,9 +335,10 @@ func (p *Proxy) logUpstreamError(r *http.Request, err error) {
 // requestState travels in the request context from ServeHTTP to the
 // ReverseProxy callbacks, which run on the same goroutine.
 type requestState struct {
-	session *samlsp.Session
-	start   time.Time
-	out     string
+	session  *samlsp.Session
+	start    time.Time
+	upstream time.Duration // to the upstream's response headers, when it answered
+	out      string
 }
 
 type stateKey struct{}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/beevik/etree"
 	crewsaml "github.com/crewjam/saml"
 
 	"github.com/sso-gateway/sso-gateway/clientip"
@@ -135,6 +136,7 @@ func (p *Provider) verify(r *http.Request, t *Tenant, sp *crewsaml.ServiceProvid
 	if err := refuseDirectives(raw); err != nil {
 		return nil, nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", err)
 	}
+	p.debugResponse(r.Context(), t, raw)
 	var possible []string
 	if tracked != nil {
 		// Only the request this RelayState names may be answered: a
@@ -304,6 +306,10 @@ func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string
 		if a.Subject != nil && a.Subject.NameID != nil {
 			attrs = append(attrs, slog.String("name_id", a.Subject.NameID.Value))
 		}
+	} else if id, nameID := claimedIdentity(r.PostForm.Get("SAMLResponse")); id != "" || nameID != "" {
+		// Not verified: what the refused response claims, so that
+		// support can find "why can't this user sign in".
+		attrs = append(attrs, slog.String("assertion_id_unverified", id), slog.String("name_id_unverified", nameID))
 	}
 	level := slog.LevelInfo
 	if cause != nil {
@@ -313,6 +319,32 @@ func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string
 		attrs = append(attrs, slog.String("error", privateError(cause)))
 	}
 	p.log.LogAttrs(r.Context(), level, "login", attrs...)
+}
+
+// claimedIdentity reads the assertion ID and NameID a refused response
+// claims, if it is readable and not encrypted, each cut to 256 bytes.
+func claimedIdentity(form string) (assertionID, nameID string) {
+	raw, err := base64.StdEncoding.DecodeString(form)
+	if err != nil || refuseDirectives(raw) != nil {
+		return "", ""
+	}
+	doc := etree.NewDocument()
+	if doc.ReadFromBytes(raw) != nil {
+		return "", ""
+	}
+	cut := func(s string) string {
+		if len(s) > 256 {
+			return s[:256]
+		}
+		return s
+	}
+	if a := doc.FindElement("//Assertion"); a != nil {
+		assertionID = cut(a.SelectAttrValue("ID", ""))
+		if n := a.FindElement("Subject/NameID"); n != nil {
+			nameID = cut(strings.TrimSpace(n.Text()))
+		}
+	}
+	return assertionID, nameID
 }
 
 // Authenticate returns the session in r's session cookie, if it is valid:

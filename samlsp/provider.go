@@ -59,6 +59,9 @@ type Options struct {
 	Clock clockwork.Clock
 	// Logger receives the audit and error log; nil discards.
 	Logger *slog.Logger
+	// DebugAssertionTenant, if set, names the tenant whose SAML responses
+	// are logged, redacted, for debugging.
+	DebugAssertionTenant string
 	// Metrics must not be nil.
 	Metrics *Metrics
 }
@@ -87,6 +90,7 @@ type settings struct {
 	codec           *codec
 	sessionLifetime time.Duration
 	loginTimeout    time.Duration
+	debugTenant     string
 }
 
 func newSettings(o Options) (*settings, error) {
@@ -97,7 +101,7 @@ func newSettings(o Options) (*settings, error) {
 	if o.SessionLifetime <= 0 {
 		return nil, errors.New("samlsp: session lifetime must be positive")
 	}
-	s := &settings{cookies: cookies{secure: o.Secure}, codec: codec, sessionLifetime: o.SessionLifetime, loginTimeout: o.LoginTimeout}
+	s := &settings{cookies: cookies{secure: o.Secure}, codec: codec, sessionLifetime: o.SessionLifetime, loginTimeout: o.LoginTimeout, debugTenant: o.DebugAssertionTenant}
 	if s.loginTimeout <= 0 {
 		s.loginTimeout = DefaultLoginTimeout
 	}
@@ -137,7 +141,7 @@ func New(o Options) (*Provider, error) {
 }
 
 // Reconfigure applies the session settings of o (Secure, SessionKeys,
-// SessionLifetime, LoginTimeout) to requests that start from now on. A
+// SessionLifetime, LoginTimeout, DebugAssertionTenant) to requests that start from now on. A
 // session or login cookie made before still decodes if its key is still
 // listed.
 func (p *Provider) Reconfigure(o Options) error {

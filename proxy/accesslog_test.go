@@ -1,0 +1,121 @@
+package proxy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sso-gateway/sso-gateway/proxy"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.Lines(s.b.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["msg"] == "request" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// TestAccessLog: one line per request outside the SAML endpoints, with
+// what an operator needs and without the query or any cookie.
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	up := newDocs(t)
+	var logs syncBuffer
+	g := newGateway(t, up.URL, func(o *proxy.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.AccessLog = true
+	})
+
+	resp, body := g.do(t, "GET", "/api/whoami?token=secret-query", http.Header{"Cookie": {sessionCookie + "; other=cookie-value"}}, nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	resp401, _ := g.do(t, "GET", "/api/whoami", http.Header{"Accept": {"application/json"}}, nil)
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	conn, _, err := d.Dial("ws://"+g.addr()+"/ws", http.Header{"Cookie": {sessionCookie}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	g.do(t, "GET", "/auth/api/v1/saml/login/acme", nil, nil)
+	g.srv.Close()
+	// A hijacked connection (the websocket) outlives Close: its line
+	// comes when the tunnel ends.
+	lines := logs.lines(t)
+	for deadline := time.Now().Add(5 * time.Second); len(lines) < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		lines = logs.lines(t)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("got %d access-log lines, want 3 (the SAML endpoint logs its own): %v", len(lines), lines)
+	}
+	ok, unauth, ws := lines[0], lines[1], lines[2]
+	for k, want := range map[string]any{
+		"method": "GET", "path": "/api/whoami", "status": float64(200), "bytes": float64(len(body)),
+		"outcome": "proxied", "tenant": "acme", "user": "alice@acme.example",
+		"correlation_id": resp.Header.Get("X-Correlation-Id"), "client_ip": "127.0.0.1",
+	} {
+		if ok[k] != want {
+			t.Errorf("proxied line %s: got %v, want %v", k, ok[k], want)
+		}
+	}
+	for _, k := range []string{"duration_seconds", "upstream_seconds"} {
+		if v, isNum := ok[k].(float64); !isNum || v <= 0 {
+			t.Errorf("proxied line %s: got %v, want a positive number", k, ok[k])
+		}
+	}
+	if unauth["status"] != float64(401) || unauth["outcome"] != "unauthenticated" || unauth["user"] != nil ||
+		unauth["correlation_id"] != resp401.Header.Get("X-Correlation-Id") {
+		t.Errorf("unauthenticated line: %v", unauth)
+	}
+	if ws["status"] != float64(101) || ws["path"] != "/ws" || ws["user"] != "alice@acme.example" {
+		t.Errorf("websocket line: %v", ws)
+	}
+	all := logs.b.String()
+	for _, secret := range []string{"secret-query", "token=", "cookie-value", "ssogw_session"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("the log contains %q", secret)
+		}
+	}
+}
+
+func TestAccessLogOff(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t)
+	var logs syncBuffer
+	g := newGateway(t, up.srv.URL, func(o *proxy.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	g.do(t, "GET", "/x", http.Header{"Cookie": {sessionCookie}}, nil)
+	g.srv.Close()
+	if n := len(logs.lines(t)); n != 0 {
+		t.Errorf("AccessLog false: %d lines", n)
+	}
+}
