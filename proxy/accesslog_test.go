@@ -3,8 +3,10 @@ package proxy_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -118,4 +120,51 @@ func TestAccessLogOff(t *testing.T) {
 	if n := len(logs.lines(t)); n != 0 {
 		t.Errorf("AccessLog false: %d lines", n)
 	}
+}
+
+// TestRequestsInFlight: the gauge counts a request from its arrival to its
+// last byte, and only while it lasts.
+func TestRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	arrived := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		close(arrived)
+		<-release
+		io.WriteString(w, "done")
+	}))
+	defer up.Close()
+	g := newGateway(t, up.URL)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		g.do(t, "GET", "/slow", http.Header{"Cookie": {sessionCookie}}, nil)
+	}()
+	<-arrived
+	if got := gatherGauge(t, g, "sso_gateway_requests_in_flight"); got != 1 {
+		t.Errorf("during the request: %v, want 1", got)
+	}
+	close(release)
+	<-done
+	g.srv.Close()
+	if got := gatherGauge(t, g, "sso_gateway_requests_in_flight"); got != 0 {
+		t.Errorf("after the request: %v, want 0", got)
+	}
+}
+
+func gatherGauge(t *testing.T, g *gateway, name string) float64 {
+	t.Helper()
+	mfs, err := g.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no %s", name)
+	return 0
 }

@@ -26,6 +26,7 @@ type Metrics struct {
 	requests          map[string]prometheus.Counter // by outcome
 	upstreamDuration  prometheus.Histogram
 	upstreamResponses map[string]prometheus.Counter // by status class
+	inFlight          prometheus.Gauge
 }
 
 // NewMetrics registers the proxy metrics on reg, with every series created
@@ -47,8 +48,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 		upstreamResponses: map[string]prometheus.Counter{},
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sso_gateway_requests_in_flight",
+			Help: "Public requests outside the SAML endpoints being served now, long downloads and open websockets included.",
+		}),
 	}
-	reg.MustRegister(requests, m.upstreamDuration, responses)
+	reg.MustRegister(requests, m.upstreamDuration, responses, m.inFlight)
 	for _, o := range Outcomes {
 		m.requests[o] = requests.WithLabelValues(o)
 	}

@@ -159,6 +159,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.saml.ServeHTTP(w, r)
 		return
 	}
+	p.metrics.inFlight.Inc()
 	st := &requestState{start: time.Now()}
 	rec := &recorder{ResponseWriter: w}
 	// Deferred: the ReverseProxy aborts a response whose upstream body
@@ -186,6 +187,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // finish counts the request and writes its access-log line.
 func (p *Proxy) finish(rec *recorder, r *http.Request, st *requestState) {
+	p.metrics.inFlight.Dec()
 	p.metrics.requests[st.outcome()].Inc()
 	if !p.accessLog {
 		return

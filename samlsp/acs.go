@@ -359,16 +359,26 @@ func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
 	}
 	var s Session
 	if err := set.codec.decode(set.cookies.hostName(sessionCookie), value, &s); err != nil {
-		return nil, false
+		return p.rejectSession(rejectInvalid)
 	}
 	now := p.clock.Now().Unix()
 	if s.Expires <= now || s.IssuedAt > now+int64(crewsaml.MaxClockSkew/time.Second) {
-		return nil, false
+		return p.rejectSession(rejectExpired)
 	}
 	ts := p.tenants.Load()
 	t, ok := ts.Get(s.Tenant)
-	if !ok || !ts.servesHost(t, r) || !t.currentPolicy(&s) {
-		return nil, false
+	switch {
+	case !ok:
+		return p.rejectSession(rejectTenant)
+	case !ts.servesHost(t, r):
+		return p.rejectSession(rejectHost)
+	case !t.currentPolicy(&s):
+		return p.rejectSession(rejectPolicy)
 	}
 	return &s, true
+}
+
+func (p *Provider) rejectSession(reason string) (*Session, bool) {
+	p.metrics.sessionRejections[reason].Inc()
+	return nil, false
 }

@@ -19,7 +19,20 @@ type Metrics struct {
 	loginDuration *prometheus.HistogramVec
 	flowDuration  *prometheus.HistogramVec
 	logouts       *prometheus.CounterVec
+	// sessionRejections are looked up once: Authenticate runs on every
+	// request.
+	sessionRejections map[string]prometheus.Counter
 }
+
+// Reasons a session cookie is not a session, the values of the reason
+// label of sso_gateway_session_rejections_total.
+const (
+	rejectInvalid = "invalid"     // does not decode: tampered, truncated, or made with a key no longer configured
+	rejectExpired = "expired"     // past its lifetime or the IdP's SessionNotOnOrAfter
+	rejectTenant  = "tenant_gone" // its tenant is no longer configured
+	rejectHost    = "wrong_host"  // presented at a host that does not serve its tenant
+	rejectPolicy  = "policy"      // the tenant's current policy (allowed_groups) refuses it
+)
 
 // NewMetrics registers the login metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -47,7 +60,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "sso_gateway_logouts_total",
 		Help: "Single logouts, by tenant, flow (sp: started at the gateway, idp: started at the IdP) and result (success: the IdP took part; local: the IdP has no logout endpoint or could not be reached; failure: its message did not validate). The local session always ends.",
 	}, []string{"tenant", "flow", "result"})
-	reg.MustRegister(m.logins, m.loginStarts, m.loginDuration, m.flowDuration, m.logouts)
+	rejections := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sso_gateway_session_rejections_total",
+		Help: "Session cookies presented but not accepted, by reason (invalid, expired, tenant_gone, wrong_host, policy). A jump of invalid after a change of session keys means a key was removed too early.",
+	}, []string{"reason"})
+	m.sessionRejections = map[string]prometheus.Counter{}
+	for _, r := range []string{rejectInvalid, rejectExpired, rejectTenant, rejectHost, rejectPolicy} {
+		m.sessionRejections[r] = rejections.WithLabelValues(r)
+	}
+	reg.MustRegister(m.logins, m.loginStarts, m.loginDuration, m.flowDuration, m.logouts, rejections)
 	return m
 }
 
