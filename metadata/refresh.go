@@ -106,13 +106,14 @@ func NewRefresher(ctx context.Context, o RefresherOptions) (*Refresher, error) {
 
 // watch is one tenant's refresh loop.
 type watch struct {
-	key       string // what makes two targets the same watch
-	url       *url.URL
-	signers   []*x509.Certificate
-	tenant    string
-	ctx       context.Context // ends when the watch is stopped
-	cancel    context.CancelFunc
-	firstDone chan struct{}
+	key        string // what makes two targets the same watch
+	signersKey string // the pinned signers part of key
+	url        *url.URL
+	signers    []*x509.Certificate
+	tenant     string
+	ctx        context.Context // ends when the watch is stopped
+	cancel     context.CancelFunc
+	firstDone  chan struct{}
 
 	// fetching serialises the watch's fetches (scheduled and RefreshNow),
 	// so that results are applied in the order they were asked for and an
@@ -131,9 +132,13 @@ type watch struct {
 // starts over. The interval is not part of it: changing only the interval
 // keeps the watch and its document.
 func targetKey(t Target) string {
+	return fmt.Sprintf("%s\n%s\n%s", t.Tenant, t.URL, signersKey(t.Signers))
+}
+
+// signersKey identifies a set of pinned metadata signers.
+func signersKey(signers []*x509.Certificate) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n", t.Tenant, t.URL)
-	for _, c := range t.Signers {
+	for _, c := range signers {
 		h.Write(c.Raw)
 	}
 	return string(h.Sum(nil))
@@ -150,6 +155,12 @@ func interval(t Target) time.Duration {
 // first fetch begins at once), removed ones stop, and unchanged ones keep
 // their schedule and hand their current document to the new Apply, so a
 // configuration reload causes no fetches and no gap.
+//
+// A tenant whose URL changed, with the same pinned signers, starts a new
+// watch seeded with the old one's document: the tenant keeps signing users
+// in with it until the new URL delivers, instead of being without metadata
+// for as long as the new URL does not answer. A change of signers starts
+// empty, since the old document need not satisfy them.
 func (r *Refresher) Sync(targets []Target) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -170,8 +181,16 @@ func (r *Refresher) Sync(targets []Target) {
 				continue
 			}
 			w.cancel()
+			var seed Status
+			w.mu.Lock()
+			if w.signersKey == signersKey(t.Signers) {
+				seed = w.status
+			}
+			w.mu.Unlock()
+			r.start(t, key, seed.Current, seed.LastSuccess)
+			continue
 		}
-		r.start(t, key)
+		r.start(t, key, nil, time.Time{})
 	}
 	for tenant, w := range r.watches {
 		if !keep[tenant] {
@@ -182,14 +201,20 @@ func (r *Refresher) Sync(targets []Target) {
 	}
 }
 
-func (r *Refresher) start(t Target, key string) {
+// start begins a watch of t. seed, if not nil, is a document the tenant
+// already trusted, applied at once and kept until the URL delivers one;
+// lastSuccess is when it was last fetched.
+func (r *Refresher) start(t Target, key string, seed *IDP, lastSuccess time.Time) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	w := &watch{
-		key: key, interval: interval(t), url: t.URL, signers: t.Signers, tenant: t.Tenant,
+		key: key, signersKey: signersKey(t.Signers), interval: interval(t), url: t.URL, signers: t.Signers, tenant: t.Tenant,
 		ctx: ctx, cancel: cancel, firstDone: make(chan struct{}), apply: t.Apply,
-		status: Status{URL: t.URL.String()},
+		status: Status{URL: t.URL.String(), Current: seed, LastSuccess: lastSuccess},
 	}
 	r.watches[t.Tenant] = w
+	if seed != nil {
+		t.Apply(seed)
+	}
 	go r.run(ctx, w)
 }
 

@@ -523,6 +523,12 @@ func TestRefresherSync(t *testing.T) {
 		name    string
 		change  func(t *testing.T, tg *metadata.Target, srv *metadataServer)
 		refetch bool
+		// seeded: the new watch starts with the old document, which the
+		// new Apply gets before the new URL's.
+		seeded bool
+		// refused: the refetched document does not satisfy the new
+		// signers, so the new Apply gets nothing from it.
+		refused bool
 	}{
 		{name: "same target, new Apply", change: func(*testing.T, *metadata.Target, *metadataServer) {}},
 		{name: "same signer, read again into a new slice", change: func(t *testing.T, tg *metadata.Target, _ *metadataServer) {
@@ -534,10 +540,13 @@ func TestRefresherSync(t *testing.T) {
 		{name: "new interval", change: func(_ *testing.T, tg *metadata.Target, _ *metadataServer) {
 			tg.Interval = 2 * time.Hour
 		}},
-		{name: "new URL", refetch: true, change: func(t *testing.T, tg *metadata.Target, srv *metadataServer) {
+		// A new URL with the same signers keeps the document until the
+		// new one arrives; TestRefresherSyncNewURLDown covers a new URL
+		// that does not answer.
+		{name: "new URL", refetch: true, seeded: true, change: func(t *testing.T, tg *metadata.Target, srv *metadataServer) {
 			tg.URL = mustURL(t, srv.srv.URL+"/other.xml")
 		}},
-		{name: "another signer", refetch: true, change: func(t *testing.T, tg *metadata.Target, _ *metadataServer) {
+		{name: "another signer", refetch: true, refused: true, change: func(t *testing.T, tg *metadata.Target, _ *metadataServer) {
 			_, other := samltest.NewKeyPair(t, "other", 2048, entraNow.AddDate(-1, 0, 0), entraNow.AddDate(1, 0, 0))
 			tg.Signers = []*x509.Certificate{other}
 		}},
@@ -579,6 +588,29 @@ func TestRefresherSync(t *testing.T) {
 				t.Errorf("old Apply: got %d calls, want 1", n)
 			}
 			if tt.refetch {
+				got := a2.list()
+				want := 1
+				if tt.seeded {
+					want = 2
+				}
+				if tt.refused {
+					want--
+				}
+				if len(got) != want {
+					t.Fatalf("new Apply: got %d calls, want %d", len(got), want)
+				}
+				if want == 0 {
+					if st := mustStatus(t, env.r, "acme"); st.Current != nil {
+						t.Error("Status: the old document kept under new signers")
+					}
+					return
+				}
+				if seeded := got[0] == current; seeded != tt.seeded {
+					t.Errorf("new Apply first got the old document: %v, want %v", seeded, tt.seeded)
+				}
+				if got[len(got)-1] == current {
+					t.Error("new Apply: the refetched document is the old one")
+				}
 				return
 			}
 			if got := a2.list(); len(got) != 1 || got[0] != current {
@@ -595,6 +627,53 @@ func TestRefresherSync(t *testing.T) {
 				t.Errorf("after a refresh: got %d calls to the old Apply and %d to the new, want 1 and 2", n1, n2)
 			}
 		})
+	}
+}
+
+// TestRefresherSyncNewURLDown: a reload that moves a tenant to a metadata
+// URL that does not answer yet keeps the tenant on its last good document
+// (same pinned signers), reports the failure, and takes the new URL's
+// document once it answers.
+func TestRefresherSyncNewURLDown(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClockAt(entraNow)
+	srv := newMetadataServer(t, readTestdata(t, entraFile))
+	env := newRefresher(t, clock, 0)
+	var a1, a2 applied
+	target := metadata.Target{Tenant: "acme", URL: srv.url(t), Signers: []*x509.Certificate{entraSigner(t)}, Apply: a1.apply}
+	env.r.Sync([]metadata.Target{target})
+	waitFirst(t, env.r)
+	current := mustStatus(t, env.r, "acme").Current
+	if current == nil {
+		t.Fatalf("first fetch: %s", mustStatus(t, env.r, "acme").LastError)
+	}
+
+	srv.serve(served{status: http.StatusServiceUnavailable, body: []byte("down")})
+	moved := target
+	moved.Apply = a2.apply
+	moved.URL = mustURL(t, srv.srv.URL+"/new.xml")
+	env.r.Sync([]metadata.Target{moved})
+	waitFirst(t, env.r)
+	st := mustStatus(t, env.r, "acme")
+	if st.Current != current {
+		t.Error("after a failed first fetch at the new URL: the old document is gone")
+	}
+	if st.LastError == "" || st.URL != moved.URL.String() {
+		t.Errorf("status: URL %q, error %q; want the new URL and its error", st.URL, st.LastError)
+	}
+	if !st.LastSuccess.Equal(entraNow) {
+		t.Errorf("LastSuccess: got %v, want the old document's %v", st.LastSuccess, entraNow)
+	}
+	if got := a2.list(); len(got) != 1 || got[0] != current {
+		t.Fatalf("new Apply: got %d calls, want 1 with the old document", len(got))
+	}
+
+	srv.serve(served{body: readTestdata(t, entraFile)})
+	if err := env.r.RefreshNow(t.Context(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a2.list(); len(got) != 2 || got[1] == current {
+		t.Errorf("new Apply after the new URL answered: got %d calls, want a second with its document", len(got))
 	}
 }
 
