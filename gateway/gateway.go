@@ -594,6 +594,15 @@ func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener
 		if err2 := adminSrv.Shutdown(shutdownCtx); err == nil {
 			err = err2
 		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Shutdown leaves what did not finish open; close it here, so
+			// that the cut is the gateway's decision, logged, and not a
+			// side effect of the process exiting.
+			_ = publicSrv.Close()
+			_ = adminSrv.Close()
+			g.log.Warn("shutdown_timeout reached: requests still in flight were cut off", slog.Duration("drain", drain))
+			return fmt.Errorf("gateway: requests still in flight after shutdown_timeout (%s) were cut off", drain)
+		}
 		return err
 	})
 	return eg.Wait()
