@@ -517,6 +517,29 @@ func TestRefresherDocumentDeadline(t *testing.T) {
 // fetch, and the new Apply gets the current document at once), and
 // restarts one whose target changed. The tenant pins the signer of Entra's
 // real file, so that a change of signers can be tested too.
+// syncedAcme is a refresher with tenant acme synced once, pinned to
+// Entra's signer, and the document its first fetch applied.
+type syncedAcme struct {
+	env     *refresherEnv
+	srv     *metadataServer
+	target  metadata.Target
+	applied *applied
+	current *metadata.IDP
+}
+
+func newSyncedAcme(t *testing.T) *syncedAcme {
+	t.Helper()
+	srv := newMetadataServer(t, readTestdata(t, entraFile))
+	a := &syncedAcme{env: newRefresher(t, clockwork.NewFakeClockAt(entraNow), 0), srv: srv, applied: &applied{}}
+	a.target = metadata.Target{Tenant: "acme", URL: srv.url(t), Signers: []*x509.Certificate{entraSigner(t)}, Apply: a.applied.apply}
+	a.env.r.Sync([]metadata.Target{a.target})
+	waitFirst(t, a.env.r)
+	if a.current = mustStatus(t, a.env.r, "acme").Current; a.current == nil {
+		t.Fatalf("first fetch: %s", mustStatus(t, a.env.r, "acme").LastError)
+	}
+	return a
+}
+
 func TestRefresherSync(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -557,17 +580,9 @@ func TestRefresherSync(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			clock := clockwork.NewFakeClockAt(entraNow)
-			srv := newMetadataServer(t, readTestdata(t, entraFile))
-			env := newRefresher(t, clock, 0)
-			var a1, a2 applied
-			target := metadata.Target{Tenant: "acme", URL: srv.url(t), Signers: []*x509.Certificate{entraSigner(t)}, Apply: a1.apply}
-			env.r.Sync([]metadata.Target{target})
-			waitFirst(t, env.r)
-			current := mustStatus(t, env.r, "acme").Current
-			if current == nil {
-				t.Fatalf("first fetch: %s", mustStatus(t, env.r, "acme").LastError)
-			}
+			acme := newSyncedAcme(t)
+			env, srv, target, a1, current := acme.env, acme.srv, acme.target, acme.applied, acme.current
+			var a2 applied
 
 			changed := target
 			changed.Apply = a2.apply
@@ -636,17 +651,9 @@ func TestRefresherSync(t *testing.T) {
 // document once it answers.
 func TestRefresherSyncNewURLDown(t *testing.T) {
 	t.Parallel()
-	clock := clockwork.NewFakeClockAt(entraNow)
-	srv := newMetadataServer(t, readTestdata(t, entraFile))
-	env := newRefresher(t, clock, 0)
-	var a1, a2 applied
-	target := metadata.Target{Tenant: "acme", URL: srv.url(t), Signers: []*x509.Certificate{entraSigner(t)}, Apply: a1.apply}
-	env.r.Sync([]metadata.Target{target})
-	waitFirst(t, env.r)
-	current := mustStatus(t, env.r, "acme").Current
-	if current == nil {
-		t.Fatalf("first fetch: %s", mustStatus(t, env.r, "acme").LastError)
-	}
+	acme := newSyncedAcme(t)
+	env, srv, target, current := acme.env, acme.srv, acme.target, acme.current
+	var a2 applied
 
 	srv.serve(served{status: http.StatusServiceUnavailable, body: []byte("down")})
 	moved := target
