@@ -44,6 +44,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -165,34 +166,23 @@ func (b *k8sBundle) add(obj any) {
 // clone is a deep copy, for tests that break one.
 func (b *k8sBundle) clone() *k8sBundle {
 	c := &k8sBundle{}
-	for _, o := range b.Deployments {
-		c.add(o.DeepCopy())
-	}
-	for _, o := range b.Services {
-		c.add(o.DeepCopy())
-	}
-	for _, o := range b.ConfigMaps {
-		c.add(o.DeepCopy())
-	}
-	for _, o := range b.Secrets {
-		c.add(o.DeepCopy())
-	}
-	for _, o := range b.PDBs {
-		c.add(o.DeepCopy())
-	}
-	for _, o := range b.HPAs {
-		c.add(o.DeepCopy())
-	}
-	for _, o := range b.NetworkPolicies {
-		c.add(o.DeepCopy())
-	}
-	for _, o := range b.ServiceMonitors {
-		c.add(o.DeepCopy())
-	}
-	for _, o := range b.PrometheusRules {
-		c.add(o.DeepCopy())
-	}
+	k8sCloneInto(c, b.Deployments)
+	k8sCloneInto(c, b.Services)
+	k8sCloneInto(c, b.ConfigMaps)
+	k8sCloneInto(c, b.Secrets)
+	k8sCloneInto(c, b.PDBs)
+	k8sCloneInto(c, b.HPAs)
+	k8sCloneInto(c, b.NetworkPolicies)
+	k8sCloneInto(c, b.ServiceMonitors)
+	k8sCloneInto(c, b.PrometheusRules)
 	return c
+}
+
+// k8sCloneInto adds a deep copy of each of objs to c.
+func k8sCloneInto[T interface{ DeepCopyObject() runtime.Object }](c *k8sBundle, objs []T) {
+	for _, o := range objs {
+		c.add(o.DeepCopyObject())
+	}
 }
 
 // k8sNamed returns the object called name, or nil.
