@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +11,6 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
-	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 )
 
 // An entra_tenant_id that contradicts the tenant's Entra metadata is a
@@ -23,15 +20,8 @@ func TestEntraTenantIDMustMatchMetadata(t *testing.T) {
 	t.Parallel()
 	idp := samltest.NewIdP(t)
 	dir := t.TempDir()
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range map[string][]byte{"idp.xml": idp.MetadataXML(), "sp.crt": sp.CertPEM(), "sp.key": sp.KeyPEM()} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeSPKeyPair(t, dir)
+	writeFiles(t, dir, map[string][]byte{"idp.xml": idp.MetadataXML()})
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
 	build := func(entra string) error {
 		doc := fmt.Sprintf(`public_url: https://docs.example.com
@@ -55,7 +45,7 @@ tenants:
 	if err := build(strings.ToUpper(idp.TenantID)); err != nil {
 		t.Errorf("the metadata's own directory: %v", err)
 	}
-	err = build("99999999-9999-4999-8999-999999999999")
+	err := build("99999999-9999-4999-8999-999999999999")
 	if err == nil {
 		t.Fatal("another directory's ID: built")
 	}

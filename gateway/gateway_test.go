@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -44,20 +43,9 @@ func newTestGateway(t testing.TB, upstream http.Handler, extra string) *testGate
 	t.Cleanup(up.Close)
 	dir := t.TempDir()
 	idp := samltest.NewIdP(t)
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name string, data []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("idp.xml", idp.MetadataXML())
-	write("sp.crt", sp.CertPEM())
-	write("sp.key", sp.KeyPEM())
+	writeSPKeyPair(t, dir)
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	write("config.yaml", []byte(fmt.Sprintf(`public_url: https://docs.example.com
+	writeFiles(t, dir, map[string][]byte{"idp.xml": idp.MetadataXML(), "config.yaml": []byte(fmt.Sprintf(`public_url: https://docs.example.com
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 upstream: %s
@@ -70,7 +58,7 @@ tenants:
   - id: acme
     idp_metadata_file: idp.xml
     email_domains: [acme.example]
-%s`, up.URL, key, key, extra)))
+%s`, up.URL, key, key, extra))})
 	cfg, err := config.Load(filepath.Join(dir, "config.yaml"), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
@@ -80,6 +68,27 @@ tenants:
 		t.Fatal(err)
 	}
 	return &testGateway{gw: gw, cfg: cfg, idp: idp, upstream: up, hits: hits}
+}
+
+// writeFiles writes each of files into dir.
+func writeFiles(t testing.TB, dir string, files map[string][]byte) {
+	t.Helper()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// writeSPKeyPair writes a new SP certificate and key into dir as sp.crt
+// and sp.key, the names the tests' configs use.
+func writeSPKeyPair(t testing.TB, dir string) {
+	t.Helper()
+	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string][]byte{"sp.crt": sp.CertPEM(), "sp.key": sp.KeyPEM()})
 }
 
 // signIn posts an IdP-initiated response for acme and returns the session
@@ -211,23 +220,12 @@ func TestGracefulShutdown(t *testing.T) {
 		io.WriteString(w, "finished")
 	}), "")
 	session := tg.signIn(t)
-	public, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The public listener speaks TLS only when configured; here it is
-	// plain HTTP although public_url is https (TLS ends at a load balancer).
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- tg.gw.ServeListeners(ctx, public, admin) }()
+	// Plain HTTP although public_url is https (TLS ends at a load balancer).
+	srv := startServing(t, tg.gw)
 
 	result := make(chan string, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+public.Addr().String()+"/slow", nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+srv.public+"/slow", nil)
 		req.AddCookie(session)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -239,7 +237,7 @@ func TestGracefulShutdown(t *testing.T) {
 		result <- string(b)
 	}()
 	<-started
-	cancel()
+	srv.cancel()
 	deadline := time.Now().Add(5 * time.Second)
 	for !tg.gw.draining.Load() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -251,10 +249,10 @@ func TestGracefulShutdown(t *testing.T) {
 	if got := <-result; got != "finished" {
 		t.Errorf("in-flight request: got %q, want %q", got, "finished")
 	}
-	if err := <-served; err != nil {
+	if err := srv.wait(); err != nil {
 		t.Errorf("ServeListeners: %v", err)
 	}
-	if _, err := http.Get("http://" + public.Addr().String() + "/"); err == nil {
+	if _, err := http.Get("http://" + srv.public + "/"); err == nil {
 		t.Error("the public listener still accepts connections after shutdown")
 	}
 }
@@ -323,19 +321,9 @@ func TestShutdownDelay(t *testing.T) {
 	}), "")
 	tg.cfg.ShutdownDelay = 3 * time.Second
 	session := tg.signIn(t)
-	public, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- tg.gw.ServeListeners(ctx, public, admin) }()
+	srv := startServing(t, tg.gw)
 	ready := func() int {
-		resp, err := http.Get("http://" + admin.Addr().String() + "/readyz")
+		resp, err := http.Get("http://" + srv.admin + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,12 +334,12 @@ func TestShutdownDelay(t *testing.T) {
 		t.Fatalf("/readyz before shutdown: %d", got)
 	}
 	stopped := time.Now()
-	cancel()
+	srv.cancel()
 	for ready() != http.StatusServiceUnavailable {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// Still serving, on a new connection.
-	req, _ := http.NewRequest(http.MethodGet, "http://"+public.Addr().String()+"/doc", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+srv.public+"/doc", nil)
 	req.AddCookie(session)
 	req.Close = true
 	resp, err := http.DefaultClient.Do(req)
@@ -365,7 +353,7 @@ func TestShutdownDelay(t *testing.T) {
 			t.Errorf("a request during the delay: %d %q", resp.StatusCode, b)
 		}
 	}
-	if err := <-served; err != nil {
+	if err := srv.wait(); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(stopped); d < tg.cfg.ShutdownDelay {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,9 +14,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// serveGateway serves tg on plain HTTP loopback listeners and returns the
-// public address.
-func serveGateway(t *testing.T, tg *testGateway) string {
+// serving is a Gateway serving on plain-HTTP loopback listeners (TLS
+// only when its config says so) until cancel; wait returns what
+// ServeListeners returned. A test that does not stop it is stopped at
+// cleanup, and an error then fails the test.
+type serving struct {
+	public, admin string
+	cancel        context.CancelFunc
+	wait          func() error
+}
+
+func startServing(t *testing.T, gw *Gateway) *serving {
 	t.Helper()
 	public, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -23,18 +32,27 @@ func serveGateway(t *testing.T, tg *testGateway) string {
 	}
 	admin, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		public.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- tg.gw.ServeListeners(ctx, public, admin) }()
+	go func() { done <- gw.ServeListeners(ctx, public, admin) }()
+	s := &serving{public: public.Addr().String(), admin: admin.Addr().String(), cancel: cancel,
+		wait: sync.OnceValue(func() error { return <-done })}
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := s.wait(); err != nil {
 			t.Errorf("ServeListeners: %v", err)
 		}
 	})
-	return public.Addr().String()
+	return s
+}
+
+// serveGateway serves tg and returns the public address.
+func serveGateway(t *testing.T, tg *testGateway) string {
+	t.Helper()
+	return startServing(t, tg.gw).public
 }
 
 // A signed-in client cannot smuggle a second request past the gateway's

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -53,13 +52,8 @@ func newReloadEnv(t *testing.T, tenants []string, keys ...string) *reloadEnv {
 		fmt.Fprint(w, "upstream ", r.Header.Get("X-Remote-Tenant"))
 	}))
 	t.Cleanup(e.up.Close)
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sp"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeSPKeyPair(t, e.dir)
 	e.write("idp.xml", string(e.idp.MetadataXML()))
-	e.write("sp.crt", string(sp.CertPEM()))
-	e.write("sp.key", string(sp.KeyPEM()))
 	e.writeConfig(tenants, keys...)
 	cfg, err := config.Load(e.configPath(), noEnv)
 	if err != nil {
@@ -438,16 +432,11 @@ func TestReloadRenewsTLSCertificate(t *testing.T) {
 	if err := e.gw.ReloadFile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	public, _ := net.Listen("tcp", "127.0.0.1:0")
-	admin, _ := net.Listen("tcp", "127.0.0.1:0")
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.gw.ServeListeners(ctx, public, admin) }()
-	t.Cleanup(func() { cancel(); <-done })
+	srv := startServing(t, e.gw)
 
 	served := func() *x509.Certificate {
 		t.Helper()
-		conn, err := tls.Dial("tcp", public.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test reads the certificate the server presents
+		conn, err := tls.Dial("tcp", srv.public, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the test reads the certificate the server presents
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
-	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -72,19 +70,9 @@ func newRolloverEnv(t *testing.T, idp *samltest.IdP) *rolloverEnv {
 	up := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(up.Close)
 	dir := t.TempDir()
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name string, data []byte) {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("sp.crt", sp.CertPEM())
-	write("sp.key", sp.KeyPEM())
+	writeSPKeyPair(t, dir)
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	write("config.yaml", fmt.Appendf(nil, `public_url: https://docs.example.com
+	writeFiles(t, dir, map[string][]byte{"config.yaml": fmt.Appendf(nil, `public_url: https://docs.example.com
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 upstream: %s
@@ -97,7 +85,7 @@ tenants:
   - id: acme
     idp_metadata_url: %s/federationmetadata/2007-06/federationmetadata.xml?appid=acme
     email_domains: [acme.example]
-`, up.URL, key, key, md.srv.URL))
+`, up.URL, key, key, md.srv.URL)})
 	cfg, err := config.Load(filepath.Join(dir, "config.yaml"), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
