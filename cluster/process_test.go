@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
 // Timings of every gateway in these tests. The upstream timeout is short so
@@ -138,7 +139,7 @@ type gateway struct {
 	config string // path of the config file
 	listen string // host:port of the public listener
 	admin  string // host:port of the admin listener
-	log    *logBuffer
+	log    *syncbuf.Buffer
 
 	mu   sync.Mutex
 	spec gatewaySpec
@@ -179,7 +180,7 @@ func launchGateway(t, owner testing.TB, name string, spec gatewaySpec) *gateway 
 		config: filepath.Join(dir, "gateway.yaml"),
 		listen: freeAddr(t),
 		admin:  freeAddr(t),
-		log:    &logBuffer{},
+		log:    &syncbuf.Buffer{},
 		spec:   spec,
 	}
 	g.writeConfig(t, spec)
@@ -380,25 +381,6 @@ func (g *gateway) tail(n int) string {
 		lines = append([]string{fmt.Sprintf("... (%d earlier lines)", len(lines)-n)}, lines[len(lines)-n:]...)
 	}
 	return "    " + strings.Join(lines, "\n    ")
-}
-
-// logBuffer collects a process's stderr; the process writes it while the
-// test reads it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // metricSet is a /metrics page in the Prometheus text format.

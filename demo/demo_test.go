@@ -1,26 +1,26 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/net/html"
+
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
 // startDemo runs the demo on free ports and returns its URLs and output.
-func startDemo(t *testing.T) (URLs, *syncBuffer) {
+func startDemo(t *testing.T) (URLs, *syncbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan URLs, 1)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
@@ -44,23 +44,6 @@ func startDemo(t *testing.T) (URLs, *syncBuffer) {
 		t.Fatal("demo did not start")
 	}
 	return URLs{}, nil
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // browser is an HTTP client with cookies that asks for HTML like a browser.

@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
+
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
 // defaultChromium is where Debian's chromium package installs the browser.
@@ -37,7 +39,7 @@ type tab struct {
 	flow context.Context
 	// trail is what every tab did: navigations, redirects, refused
 	// cookies, console messages. It is printed on failure.
-	trail *syncBuffer
+	trail *syncbuf.Buffer
 }
 
 // browserFlags returns Chromium's flags. hostRules sends the test's host
@@ -81,7 +83,7 @@ func startBrowser(t *testing.T, s *stack) *tab {
 		t.Fatalf("Chromium is required for the end-to-end tests and was not found at %q: %v "+
 			"(install the Debian package chromium, or set CHROMIUM to the browser's path)", path, err)
 	}
-	output, trail := &syncBuffer{}, &syncBuffer{}
+	output, trail := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	opts := append(browserFlags(t.TempDir(),
 		"MAP "+gatewayHost+" 127.0.0.1, MAP "+idpHost+" 127.0.0.1",
 		s.caSPKI),
@@ -123,7 +125,7 @@ func (tb *tab) newTab(t *testing.T, name string) *tab {
 	return newTab(t, name, ctx, flow, tb.trail)
 }
 
-func newTab(t *testing.T, name string, ctx, flow context.Context, trail *syncBuffer) *tab {
+func newTab(t *testing.T, name string, ctx, flow context.Context, trail *syncbuf.Buffer) *tab {
 	t.Helper()
 	if err := chromedp.Listen(ctx, newTrail(trail, "["+name+"] ").record); err != nil {
 		t.Fatalf("listen to %s: %v", name, err)
@@ -131,7 +133,7 @@ func newTab(t *testing.T, name string, ctx, flow context.Context, trail *syncBuf
 	return &tab{name: name, ctx: ctx, flow: flow, trail: trail}
 }
 
-func logf(w *syncBuffer, format string, args ...any) {
+func logf(w *syncbuf.Buffer, format string, args ...any) {
 	line := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n") + "\n"
 	_, _ = w.Write([]byte(line))
 }

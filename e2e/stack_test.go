@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -20,7 +19,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +29,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/demo/docs"
 	"github.com/sso-gateway/sso-gateway/demo/idp"
 	"github.com/sso-gateway/sso-gateway/gateway"
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
 // The two sites. They have different registrable domains, so the browser
@@ -51,7 +50,7 @@ type stack struct {
 	caSPKI string
 	// log collects the gateway's, the IdP's and the servers' logs; it is
 	// printed when the test fails.
-	log *syncBuffer
+	log *syncbuf.Buffer
 }
 
 // startStack starts the upstream, the IdP (with B.Simon and any extra
@@ -62,7 +61,7 @@ func startStack(t *testing.T, extra ...idp.User) *stack {
 	s := &stack{
 		password: rand.Text(),
 		registry: prometheus.NewRegistry(),
-		log:      &syncBuffer{},
+		log:      &syncbuf.Buffer{},
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -234,25 +233,6 @@ func (ca *testCA) leaf(t *testing.T, host string) tls.Certificate {
 func serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	return n
-}
-
-// syncBuffer is a bytes.Buffer that servers' goroutines may write to while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // loginCount is the value of sso_gateway_logins_total for one series.

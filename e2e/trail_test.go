@@ -8,6 +8,8 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
+
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
 // trail writes down, one line each, what a tab does that matters when a
@@ -19,14 +21,14 @@ import (
 // carry the SameSite=Lax session and tenant cookies ("cookie not sent
 // [SchemefulSameSiteLax]").
 type trail struct {
-	w      *syncBuffer
+	w      *syncbuf.Buffer
 	prefix string // names the tab
 
 	mu   sync.Mutex
 	urls map[network.RequestID]string
 }
 
-func newTrail(w *syncBuffer, prefix string) *trail {
+func newTrail(w *syncbuf.Buffer, prefix string) *trail {
 	return &trail{w: w, prefix: prefix, urls: map[network.RequestID]string{}}
 }
 

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"log/slog"
@@ -9,31 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLogsHoldNoSecrets runs logins (good and bad), proxied requests and
 // a logout with the debug level on, and checks that the log names what
@@ -42,7 +24,7 @@ func (l *lockedLog) String() string {
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
 	tg := newTestGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("doc")) }), "")
-	var logs lockedLog
+	var logs syncbuf.Buffer
 	cfg := *tg.cfg
 	cfg.Log.Level = slog.LevelDebug
 	gw, err := Build(context.Background(), &cfg, Deps{

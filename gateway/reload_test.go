@@ -26,6 +26,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -36,7 +37,7 @@ type reloadEnv struct {
 	idp  *samltest.IdP
 	up   *httptest.Server
 	gw   *Gateway
-	logs *lockedBuffer
+	logs *syncbuf.Buffer
 }
 
 // keyA and keyB are session keys (base64 of 32 bytes each).
@@ -47,7 +48,7 @@ var (
 
 func newReloadEnv(t *testing.T, tenants []string, keys ...string) *reloadEnv {
 	t.Helper()
-	e := &reloadEnv{t: t, dir: t.TempDir(), idp: samltest.NewIdP(t), logs: &lockedBuffer{}}
+	e := &reloadEnv{t: t, dir: t.TempDir(), idp: samltest.NewIdP(t), logs: &syncbuf.Buffer{}}
 	e.up = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "upstream ", r.Header.Get("X-Remote-Tenant"))
 	}))
@@ -144,23 +145,6 @@ func (e *reloadEnv) get(path string, cookies ...*http.Cookie) *httptest.Response
 
 func (e *reloadEnv) reloads(result string) float64 {
 	return testutil.ToFloat64(e.gw.metrics.reloads.WithLabelValues(result))
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func TestReloadAddsAndRemovesTenants(t *testing.T) {

@@ -1,40 +1,26 @@
 package proxy_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 	"github.com/sso-gateway/sso-gateway/proxy"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+// accessLines returns the access-log lines ("msg":"request") in logs.
+func accessLines(t *testing.T, logs *syncbuf.Buffer) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.Lines(s.b.String()) {
+	for line := range strings.Lines(logs.String()) {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
@@ -51,7 +37,7 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
 	up := newDocs(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	g := newGateway(t, up.URL, func(o *proxy.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 		o.AccessLog = true
@@ -70,10 +56,10 @@ func TestAccessLog(t *testing.T) {
 	g.srv.Close()
 	// A hijacked connection (the websocket) outlives Close: its line
 	// comes when the tunnel ends.
-	lines := logs.lines(t)
+	lines := accessLines(t, &logs)
 	for deadline := time.Now().Add(5 * time.Second); len(lines) < 3 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
-		lines = logs.lines(t)
+		lines = accessLines(t, &logs)
 	}
 	if len(lines) != 3 {
 		t.Fatalf("got %d access-log lines, want 3 (the SAML endpoint logs its own): %v", len(lines), lines)
@@ -100,7 +86,7 @@ func TestAccessLog(t *testing.T) {
 	if ws["status"] != float64(101) || ws["path"] != "/ws" || ws["user"] != "alice@acme.example" {
 		t.Errorf("websocket line: %v", ws)
 	}
-	all := logs.b.String()
+	all := logs.String()
 	for _, secret := range []string{"secret-query", "token=", "cookie-value", "ssogw_session"} {
 		if strings.Contains(all, secret) {
 			t.Errorf("the log contains %q", secret)
@@ -111,13 +97,13 @@ func TestAccessLog(t *testing.T) {
 func TestAccessLogOff(t *testing.T) {
 	t.Parallel()
 	up := newEcho(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	g := newGateway(t, up.srv.URL, func(o *proxy.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	})
 	g.do(t, "GET", "/x", http.Header{"Cookie": {sessionCookie}}, nil)
 	g.srv.Close()
-	if n := len(logs.lines(t)); n != 0 {
+	if n := len(accessLines(t, &logs)); n != 0 {
 		t.Errorf("AccessLog false: %d lines", n)
 	}
 }

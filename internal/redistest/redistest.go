@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
 // EnvServer names the environment variable that may hold the path of
@@ -48,7 +50,7 @@ type Server struct {
 	dir      string
 	password string
 	port     int
-	out      *syncBuffer
+	out      *syncbuf.Buffer
 
 	mu   sync.Mutex
 	proc *process // nil while stopped
@@ -81,7 +83,7 @@ func StartWith(tb testing.TB, o Options) *Server {
 		bin:      bin,
 		dir:      tb.TempDir(),
 		password: o.Password,
-		out:      &syncBuffer{},
+		out:      &syncbuf.Buffer{},
 	}
 	tb.Cleanup(func() {
 		s.Stop()
@@ -291,23 +293,4 @@ func (s *Server) Restart(tb testing.TB) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	tb.Fatalf("redistest: restart redis-server on port %d: %v", s.port, err)
-}
-
-// syncBuffer is a bytes.Buffer that the output-copying goroutines of
-// exec.Cmd and the test may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
