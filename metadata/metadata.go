@@ -64,22 +64,6 @@ type IDP struct {
 	CacheDuration time.Duration
 }
 
-// EarliestExpiry is the earliest NotAfter among the signing certificates
-// valid at now: when the IdP's active certificate expires if nobody acts.
-// It is zero when none is valid.
-func (m *IDP) EarliestExpiry(now time.Time) time.Time {
-	var earliest time.Time
-	for _, c := range m.SigningCerts {
-		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
-			continue
-		}
-		if earliest.IsZero() || c.NotAfter.Before(earliest) {
-			earliest = c.NotAfter
-		}
-	}
-	return earliest
-}
-
 // ReadFile reads and checks IdP metadata from a file. signers, when not
 // empty, are the certificates one of which must have signed the document.
 func ReadFile(name string, now time.Time, signers []*x509.Certificate) (*IDP, error) {
@@ -105,12 +89,30 @@ func ReadBytes(name string) ([]byte, error) {
 	return data, nil
 }
 
-// Parse parses IdP metadata and checks that a service provider can use it:
-// an IdP entity with an HTTP-Redirect single sign-on endpoint and at least
-// one currently valid RSA signing certificate of at least 2048 bits. When
-// signers is not empty, the document must carry an enveloped signature by
-// one of them, and only what the signature covers is used.
+// Parse parses IdP metadata and checks that a service provider can use it
+// at now: Inspect's checks, and UsableAt(now). When signers is not empty,
+// the document must carry an enveloped signature by one of them, and only
+// what the signature covers is used.
 func Parse(data []byte, now time.Time, signers []*x509.Certificate) (*IDP, error) {
+	md, err := Inspect(data, signers)
+	if err != nil {
+		return nil, err
+	}
+	if err := md.UsableAt(now); err != nil {
+		return nil, err
+	}
+	return md, nil
+}
+
+// Inspect parses IdP metadata and checks everything that does not change
+// with time: one IdP entity, not Entra's tenant-independent template, with
+// an http(s) HTTP-Redirect single sign-on endpoint and RSA signing
+// certificates of at least 2048 bits, and, when signers is not empty, an
+// enveloped signature by one of them. It does not check validUntil or the
+// certificates' validity periods, so that a report can show the
+// certificates of a document that has expired; use Parse (or UsableAt) for
+// metadata a tenant will trust.
+func Inspect(data []byte, signers []*x509.Certificate) (*IDP, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrUnusable, MaxSize)
 	}
@@ -189,30 +191,7 @@ func Parse(data []byte, now time.Time, signers []*x509.Certificate) (*IDP, error
 			return nil, fmt.Errorf("%w: signing certificate %q has a %d-bit key, want at least %d", ErrUnusable, c.Subject.CommonName, pub.N.BitLen(), minIDPKeyBits)
 		}
 	}
-	if err := md.UsableAt(now); err != nil {
-		return nil, err
-	}
 	return md, nil
-}
-
-// UsableAt checks what changes with time: the document's validUntil has
-// not passed and at least one signing certificate is valid at now. Parse
-// checks it; a cached document is checked again when it is reused.
-func (m *IDP) UsableAt(now time.Time) error {
-	if !m.ValidUntil.IsZero() && !now.Before(m.ValidUntil) {
-		// saml-metadata §4.3.1: expired metadata must not be relied on.
-		return fmt.Errorf("%w: expired at %s (validUntil)", ErrUnusable, m.ValidUntil.UTC().Format(time.RFC3339))
-	}
-	var latest time.Time
-	for _, c := range m.SigningCerts {
-		if !now.Before(c.NotBefore) && !now.After(c.NotAfter) {
-			return nil
-		}
-		if c.NotAfter.After(latest) {
-			latest = c.NotAfter
-		}
-	}
-	return fmt.Errorf("%w: no signing certificate is valid now (the latest expired %s); download the metadata again after renewing the certificate in Entra", ErrUnusable, latest.UTC().Format(time.DateOnly))
 }
 
 // trim keeps what a service provider uses of an IdP's entity: a tenant's

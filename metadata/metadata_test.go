@@ -346,22 +346,35 @@ func TestParseRefuses(t *testing.T) {
 		data []byte
 		now  time.Time // zero: now
 		want string
+		// reason, for a document unusable only because of the time: the
+		// sentinel the error matches. Inspect accepts these documents and
+		// refuses every other.
+		reason error
 	}{
 		{
-			name: "expired certificates only",
-			data: with(func(idp *samltest.IdP) { idp.Cert, idp.ExtraCerts = expired, []*x509.Certificate{expired2} }),
-			want: "no signing certificate is valid now",
+			name:   "expired certificates only",
+			data:   with(func(idp *samltest.IdP) { idp.Cert, idp.ExtraCerts = expired, []*x509.Certificate{expired2} }),
+			want:   "no signing certificate is valid now: every one has expired, the newest less than a day ago on " + expired2.NotAfter.UTC().Format(time.DateOnly) + "; download the metadata again",
+			reason: metadata.ErrExpired,
 		},
 		{
-			name: "not yet valid certificate only",
-			data: with(func(idp *samltest.IdP) { idp.Cert = future }),
-			want: "no signing certificate is valid now",
+			name:   "not yet valid certificate only",
+			data:   with(func(idp *samltest.IdP) { idp.Cert = future }),
+			want:   "no signing certificate is valid now: the earliest becomes valid in 1 day on " + future.NotBefore.UTC().Format(time.RFC3339) + "; check this host's clock",
+			reason: metadata.ErrNotYetValid,
 		},
 		{
-			name: "real Entra file after its certificate expired",
-			data: readTestdata(t, entraFile),
-			now:  time.Date(2026, 11, 17, 0, 0, 0, 0, time.UTC),
-			want: "no signing certificate is valid now (the latest expired 2026-11-16)",
+			name:   "a gap between an expired and a not yet valid certificate",
+			data:   with(func(idp *samltest.IdP) { idp.Cert, idp.ExtraCerts = future, []*x509.Certificate{expired} }),
+			want:   "the earliest becomes valid in 1 day on " + future.NotBefore.UTC().Format(time.RFC3339) + " (the newest expired 1 day ago on " + expired.NotAfter.UTC().Format(time.DateOnly) + ")",
+			reason: metadata.ErrNotYetValid,
+		},
+		{
+			name:   "real Entra file 17 days after its certificate expired",
+			data:   readTestdata(t, entraFile),
+			now:    time.Date(2026, 12, 3, 21, 0, 0, 0, time.UTC),
+			want:   "no signing certificate is valid now: every one has expired, the newest 17 days ago on 2026-11-16",
+			reason: metadata.ErrExpired,
 		},
 		{
 			name: "1024-bit RSA key",
@@ -417,14 +430,16 @@ func TestParseRefuses(t *testing.T) {
 			want: `SingleSignOnService location "https:///saml2" is not an http(s) URL`,
 		},
 		{
-			name: "validUntil in the past",
-			data: edit(func(root *etree.Element) { root.CreateAttr("validUntil", now.Add(-time.Hour).Format(time.RFC3339)) }),
-			want: "expired at " + now.Add(-time.Hour).Format(time.RFC3339) + " (validUntil)",
+			name:   "validUntil in the past",
+			data:   edit(func(root *etree.Element) { root.CreateAttr("validUntil", now.Add(-time.Hour).Format(time.RFC3339)) }),
+			want:   "expired at " + now.Add(-time.Hour).Format(time.RFC3339) + " (validUntil)",
+			reason: metadata.ErrValidUntilPassed,
 		},
 		{
-			name: "validUntil now",
-			data: edit(func(root *etree.Element) { root.CreateAttr("validUntil", now.Format(time.RFC3339)) }),
-			want: "(validUntil)",
+			name:   "validUntil now",
+			data:   edit(func(root *etree.Element) { root.CreateAttr("validUntil", now.Format(time.RFC3339)) }),
+			want:   "(validUntil)",
+			reason: metadata.ErrValidUntilPassed,
 		},
 		{
 			// The WS-Federation roles still carry the certificate; a SAML
@@ -486,6 +501,18 @@ func TestParseRefuses(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %q, want it to contain %q", err, tt.want)
+			}
+			for _, reason := range []error{metadata.ErrExpired, metadata.ErrNotYetValid, metadata.ErrValidUntilPassed} {
+				if got, want := errors.Is(err, reason), reason == tt.reason; got != want {
+					t.Errorf("errors.Is(%q, %q): got %v, want %v", err, reason, got, want)
+				}
+			}
+			_, ierr := metadata.Inspect(tt.data, nil)
+			switch {
+			case tt.reason != nil && ierr != nil:
+				t.Errorf("Inspect: got %q, want no error (only the time makes it unusable)", ierr)
+			case tt.reason == nil && (ierr == nil || ierr.Error() != err.Error()):
+				t.Errorf("Inspect: got %v, want %q, as Parse", ierr, err)
 			}
 		})
 	}
