@@ -112,12 +112,19 @@ func Parse(data []byte, now time.Time, signers []*x509.Certificate) (*IDP, error
 // certificates' validity periods, so that a report can show the
 // certificates of a document that has expired; use Parse (or UsableAt) for
 // metadata a tenant will trust.
+//
+// A document that is plainly something else (a certificate, an HTML page,
+// a SAML message, a service provider's metadata, ...) is refused with an
+// error that says what it is and what to download instead.
 func Inspect(data []byte, signers []*x509.Certificate) (*IDP, error) {
 	if len(data) > MaxSize {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrUnusable, MaxSize)
 	}
 	// Entra's file starts with a UTF-8 byte order mark.
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if err := wrongDocument(data); err != nil {
+		return nil, err
+	}
 	var entity *crewsaml.EntityDescriptor
 	var err error
 	if len(signers) > 0 {
