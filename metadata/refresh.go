@@ -33,6 +33,22 @@ const (
 	DefaultConcurrency = 8
 )
 
+// The results of one fetch: the values of the refresh counter's result
+// label and of Status.LastResult.
+const (
+	// ResultSuccess: a usable document was fetched and applied.
+	ResultSuccess = "success"
+	// ResultNotModified: the server said the document had not changed.
+	ResultNotModified = "not_modified"
+	// ResultFetchError: no document came (network, TLS, HTTP status,
+	// timeout); often transient.
+	ResultFetchError = "fetch_error"
+	// ResultInvalid: a document came and was refused (Parse or
+	// Target.Check); fetching it again will not help until someone fixes
+	// it.
+	ResultInvalid = "invalid"
+)
+
 // Target is a tenant whose metadata comes from a URL.
 type Target struct {
 	Tenant string
@@ -44,6 +60,20 @@ type Target struct {
 	// Apply receives each new usable document, and the current one when a
 	// Sync hands an existing watch to a new tenant table.
 	Apply func(*IDP)
+	// Check, if not nil, is a further condition on each document that
+	// Parse accepts (the gateway refuses one whose directory contradicts
+	// entra_tenant_id). A document it refuses is treated like one Parse
+	// refuses: not applied, counted as ResultInvalid, its error in
+	// LastError, and the last good document kept. It is called with the
+	// tenant's watch locked, so it must be quick and must not call the
+	// Refresher.
+	//
+	// A func cannot be compared, so a Sync that keeps a watch (same tenant,
+	// URL and signers) always takes the new Check: it applies from the next
+	// fetch, and the current document is checked against it at once. If
+	// the current document fails it, it is not handed to Apply; the watch
+	// starts over without a document and fetches at once.
+	Check func(*IDP) error
 }
 
 // Status is what the refresher knows about one tenant's metadata.
@@ -52,7 +82,13 @@ type Status struct {
 	LastAttempt time.Time
 	LastSuccess time.Time // last fetch that yielded usable or unchanged metadata
 	LastError   string    // of the last attempt, "" if it succeeded
-	Current     *IDP      // nil until a fetch succeeded
+	// LastResult is the last attempt's result: ResultSuccess,
+	// ResultNotModified, ResultFetchError or ResultInvalid; "" before the
+	// first. It tells a network failure (worth waiting for) from a
+	// document that must be fixed. After a Sync whose Check refused the
+	// current document it is ResultInvalid until the next fetch.
+	LastResult string
+	Current    *IDP // nil until a fetch succeeded, and after a Sync whose Check refused it
 }
 
 // RefresherOptions configure a Refresher.
@@ -123,6 +159,7 @@ type watch struct {
 	mu         sync.Mutex
 	interval   time.Duration
 	apply      func(*IDP)
+	check      func(*IDP) error
 	status     Status
 	validators Validators
 	failures   int
@@ -160,7 +197,8 @@ func interval(t Target) time.Duration {
 // watch seeded with the old one's document: the tenant keeps signing users
 // in with it until the new URL delivers, instead of being without metadata
 // for as long as the new URL does not answer. A change of signers starts
-// empty, since the old document need not satisfy them.
+// empty, since the old document need not satisfy them, and so does a
+// document the new Check refuses (see Target.Check).
 func (r *Refresher) Sync(targets []Target) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -171,26 +209,42 @@ func (r *Refresher) Sync(targets []Target) {
 		if w, ok := r.watches[t.Tenant]; ok {
 			if w.key == key {
 				w.mu.Lock()
-				w.apply = t.Apply
-				w.interval = interval(t) // from the next schedule on
 				current := w.status.Current
-				w.mu.Unlock()
-				if current != nil {
-					t.Apply(current)
+				refused := check(t.Check, current)
+				if refused == nil {
+					w.apply = t.Apply
+					w.check = t.Check
+					w.interval = interval(t) // from the next schedule on
 				}
+				lastSuccess := w.status.LastSuccess
+				w.mu.Unlock()
+				if refused == nil {
+					if current != nil {
+						t.Apply(current)
+					}
+					continue
+				}
+				// The new Check refuses the document the watch holds:
+				// start over without it, and fetch at once, since the
+				// URL may serve one that passes by now.
+				w.cancel()
+				r.start(t, key, Status{LastSuccess: lastSuccess, LastError: refused.Error(), LastResult: ResultInvalid})
 				continue
 			}
 			w.cancel()
 			var seed Status
 			w.mu.Lock()
 			if w.signersKey == signersKey(t.Signers) {
-				seed = w.status
+				seed = Status{Current: w.status.Current, LastSuccess: w.status.LastSuccess}
 			}
 			w.mu.Unlock()
-			r.start(t, key, seed.Current, seed.LastSuccess)
+			if refused := check(t.Check, seed.Current); refused != nil {
+				seed.Current, seed.LastError, seed.LastResult = nil, refused.Error(), ResultInvalid
+			}
+			r.start(t, key, seed)
 			continue
 		}
-		r.start(t, key, nil, time.Time{})
+		r.start(t, key, Status{})
 	}
 	for tenant, w := range r.watches {
 		if !keep[tenant] {
@@ -201,21 +255,35 @@ func (r *Refresher) Sync(targets []Target) {
 	}
 }
 
-// start begins a watch of t. seed, if not nil, is a document the tenant
-// already trusted, applied at once and kept until the URL delivers one;
-// lastSuccess is when it was last fetched.
-func (r *Refresher) start(t Target, key string, seed *IDP, lastSuccess time.Time) {
+// start begins a watch of t with the status seed, taken over from the
+// tenant's previous watch. seed.Current, if not nil, is a document the
+// tenant already trusted (and that passes t.Check), applied at once and
+// kept until the URL delivers one.
+func (r *Refresher) start(t Target, key string, seed Status) {
 	ctx, cancel := context.WithCancel(r.ctx)
+	seed.URL = t.URL.String()
 	w := &watch{
 		key: key, signersKey: signersKey(t.Signers), interval: interval(t), url: t.URL, signers: t.Signers, tenant: t.Tenant,
-		ctx: ctx, cancel: cancel, firstDone: make(chan struct{}), apply: t.Apply,
-		status: Status{URL: t.URL.String(), Current: seed, LastSuccess: lastSuccess},
+		ctx: ctx, cancel: cancel, firstDone: make(chan struct{}), apply: t.Apply, check: t.Check,
+		status: seed,
 	}
 	r.watches[t.Tenant] = w
-	if seed != nil {
-		t.Apply(seed)
+	if seed.Current != nil {
+		t.Apply(seed.Current)
 	}
 	go r.run(ctx, w)
+}
+
+// check runs a Target's Check, if any, on md, if any. Its error matches
+// ErrUnusable, like Parse's.
+func check(c func(*IDP) error, md *IDP) error {
+	if c == nil || md == nil {
+		return nil
+	}
+	if err := c(md); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnusable, err)
+	}
+	return nil
 }
 
 // run fetches at once, then whenever the last fetch said to.
@@ -303,18 +371,18 @@ func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
 	now := r.clock.Now()
 	data, validators, err := Fetch(ctx, r.client, w.url, prev)
 	var md *IDP
-	result := "success"
+	result := ResultSuccess
 	switch {
 	case errors.Is(err, ErrNotModified):
-		result, err = "not_modified", nil
+		result, err = ResultNotModified, nil
 	case errors.Is(err, ErrUnusable):
-		result = "invalid" // fetched, but too large to be metadata
+		result = ResultInvalid // fetched, but too large to be metadata
 	case err != nil:
-		result = "fetch_error"
+		result = ResultFetchError
 	default:
 		md, err = Parse(data, now, w.signers)
 		if err != nil {
-			result = "invalid"
+			result = ResultInvalid
 		}
 	}
 	if ctx.Err() != nil || w.ctx.Err() != nil {
@@ -322,21 +390,27 @@ func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
 		// the result means nothing, and must not bring back its series.
 		return w.currentInterval()
 	}
-	r.metrics.refreshes.WithLabelValues(w.tenant, result).Inc()
 
 	w.mu.Lock()
+	// Checked under the lock, so that a Sync that changes the Check
+	// either sees this document (and checks it) or is seen here.
+	if refused := check(w.check, md); refused != nil {
+		md, result, err = nil, ResultInvalid, refused
+	}
+	r.metrics.refreshes.WithLabelValues(w.tenant, result).Inc()
 	w.status.LastAttempt = now
+	w.status.LastResult = result
 	if err != nil {
 		w.failures++
 		w.status.LastError = err.Error()
 		wait := backoff(w.failures, w.interval)
 		current := w.status.Current
 		w.mu.Unlock()
-		level := slog.LevelWarn
+		level, msg := slog.LevelWarn, "IdP metadata refresh failed; keeping the last good metadata"
 		if current == nil {
-			level = slog.LevelError
+			level, msg = slog.LevelError, "IdP metadata refresh failed; the tenant has no usable metadata and is not ready"
 		}
-		r.log.LogAttrs(ctx, level, "IdP metadata refresh failed; keeping the last good metadata",
+		r.log.LogAttrs(ctx, level, msg,
 			slog.String("tenant", w.tenant), slog.String("url", w.url.Redacted()), slog.String("result", result),
 			slog.String("error", err.Error()), slog.Bool("has_metadata", current != nil), slog.Duration("retry_in", wait))
 		return wait
