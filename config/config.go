@@ -95,6 +95,11 @@ type Config struct {
 	// metadata, secrets), as absolute paths: a change to one of them is a
 	// change of configuration.
 	Files []string
+
+	// Warnings are things worth an operator's attention that do not stop
+	// the configuration from working, such as a public_url that was
+	// normalised. They have the same form as problems.
+	Warnings []*Problem
 }
 
 // Limits bound what one client, and all clients, may hold of the
@@ -145,6 +150,8 @@ type Tenant struct {
 	// case GUID, that every assertion's tenantid claim must name.
 	EntraTenantID string
 	// Exactly one of MetadataFile (an absolute path) and MetadataURL is set.
+	// The file is not read here: a missing or broken file is a tenant
+	// problem, found when the gateway loads it.
 	MetadataFile string
 	MetadataURL  *url.URL
 	// MetadataRefresh is how often MetadataURL is fetched again.
@@ -179,6 +186,12 @@ type Tenant struct {
 	// Headers maps extra identity headers (canonical names starting with
 	// X-Remote-) to the claim whose values they carry.
 	Headers map[string]string
+
+	// Problems are the tenant problems found in the tenant's own material
+	// while the configuration was loaded (see Problem); nil when none. A
+	// tenant with problems is not ready, or keeps its last good metadata.
+	// Its metadata file is read, and its problems found, by the gateway.
+	Problems []*Problem
 }
 
 // Log configures the process logger.

@@ -703,16 +703,6 @@ func TestParseProblems(t *testing.T) {
 			want:  []problem{{"tenants[1]", "one of idp_metadata_file and idp_metadata_url is required"}},
 		},
 		{
-			name:  "metadata file missing",
-			edits: []edit{{"tenants[0].idp_metadata_file", "idp/missing.xml"}},
-			want:  []problem{{"tenants[0].idp_metadata_file", "file " + fx.path("idp/missing.xml") + " does not exist"}},
-		},
-		{
-			name:  "metadata file is a folder",
-			edits: []edit{{"tenants[0].idp_metadata_file", "idp"}},
-			want:  []problem{{"tenants[0].idp_metadata_file", "is not a regular file"}},
-		},
-		{
 			name:  "metadata over http to a remote host",
 			edits: []edit{{"tenants[1].idp_metadata_url", "http://login.microsoftonline.com/x/md.xml"}},
 			want:  []problem{{"tenants[1].idp_metadata_url", "must use https"}},
@@ -825,7 +815,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			},
 		},
 		"tenants": []any{
-			map[string]any{"id": "acme", "idp_metadata_file": "idp/missing.xml", "email_domains": []any{"acme.example"}},
+			map[string]any{"id": "acme", "idp_metadata_file": "idp/missing.xml", "idp_metadata_signing_cert": "signers/none.pem", "email_domains": []any{"acme.example"}},
 			map[string]any{"id": "Acme", "idp_metadata_url": "http://idp.example.com/md", "email_domains": []any{"acme.example"}},
 			map[string]any{"id": "a/b"},
 			map[string]any{"id": "a b", "idp_metadata_file": metadataFile, "idp_metadata_url": "https://idp.example.com/md"},
@@ -849,7 +839,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{"session.keys[1].block_key_env", "environment variable UNSET is not set"},
 		{"session.keys[2]", "exactly one of hash_key"},
 		{"session.keys[2]", "exactly one of block_key"},
-		{"tenants[0].idp_metadata_file", "does not exist"},
+		{"tenants[0].idp_metadata_signing_cert", "does not exist"},
 		{"tenants[1].id", `"Acme" duplicates tenants[0].id`},
 		{"tenants[1].idp_metadata_url", "must use https"},
 		{"tenants[1].email_domains[0]", "is already mapped by tenants[0].email_domains[0]"},

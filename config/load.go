@@ -16,9 +16,20 @@ import (
 )
 
 // Problem is one thing wrong with a configuration, at a key path.
+//
+// Problems come in two kinds. A global problem (Tenant == "": the YAML,
+// unknown keys, public_url, listeners, keys, duplicate tenant IDs, hosts or
+// domains) makes the whole configuration unusable: the gateway refuses to
+// start, and a reload keeps the configuration in force. A tenant problem
+// (Tenant != "": that tenant's own IdP material, such as its metadata file
+// or pinned metadata signer) affects that tenant alone: it is not ready,
+// or keeps its last good metadata, while every other tenant serves.
 type Problem struct {
 	Path string // e.g. "tenants[2].idp_metadata_url"; "" for the file as a whole
 	Msg  string
+	// Tenant is the ID of the one tenant the problem affects, or "" for a
+	// global problem.
+	Tenant string
 }
 
 func (p *Problem) Error() string {
@@ -50,6 +61,19 @@ func Problems(err error) []*Problem {
 	}
 	walk(err)
 	return out
+}
+
+// Global returns the global problems in err (see Problem), joined, or nil
+// when there are none: then the Config that came with err can serve, and
+// each tenant problem is also in its tenant's Problems.
+func Global(err error) error {
+	var global []error
+	for _, p := range Problems(err) {
+		if p.Tenant == "" {
+			global = append(global, p)
+		}
+	}
+	return errors.Join(global...)
 }
 
 // LookupEnv is os.LookupEnv; tests pass their own.
@@ -90,8 +114,11 @@ const maxConfigSize = 4 << 20
 //
 // When the document is YAML but has problems, Parse returns the error
 // together with a partial Config, so that a checker can go on to report
-// problems that only show when the named files are loaded. A caller that
-// gets an error must not use the Config for anything else.
+// problems that only show when the named files are loaded. The error holds
+// every problem, global and tenant. When Global(err) is nil, every problem
+// is a tenant problem and the Config is usable: those tenants carry their
+// problems in Tenant.Problems, and the gateway serves the others. Otherwise
+// the Config must not be used for anything but reporting.
 func Parse(data []byte, dir string, env LookupEnv) (*Config, error) {
 	if len(data) > maxConfigSize {
 		return nil, &Problem{Msg: fmt.Sprintf("config is larger than %d bytes", maxConfigSize)}

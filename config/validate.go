@@ -31,11 +31,39 @@ type validator struct {
 	dir        string
 	env        LookupEnv
 	problems   []error
+	warnings   []*Problem
 	files      []string // every file the configuration names
 }
 
 func (v *validator) add(path, format string, args ...any) {
 	v.problems = append(v.problems, &Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) warn(path, format string, args ...any) {
+	v.warnings = append(v.warnings, &Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// forTenant runs check, and makes the problems it finds tenant problems
+// of t: they affect t alone (see Problem).
+func (v *validator) forTenant(t *Tenant, check func()) {
+	before := len(v.problems)
+	check()
+	for _, err := range v.problems[before:] {
+		p := err.(*Problem)
+		p.Tenant = t.ID
+		t.Problems = append(t.Problems, p)
+	}
+}
+
+// path resolves a file name from the config against the config's folder
+// and records it as a file the configuration depends on, without reading
+// it.
+func (v *validator) path(s string) string {
+	if !filepath.IsAbs(s) {
+		s = filepath.Join(v.dir, s)
+	}
+	v.files = append(v.files, s)
+	return s
 }
 
 func (v *validator) config(f *file) *Config {
@@ -86,6 +114,7 @@ func (v *validator) config(f *file) *Config {
 		v.add("log.debug_assertion_tenant", "%q is not a configured tenant", id)
 	}
 	c.Files = v.files
+	c.Warnings = v.warnings
 	return c
 }
 
@@ -161,6 +190,11 @@ func (v *validator) replayCache(path string, f *replayFile) ReplayCache {
 	return ReplayCache{}
 }
 
+// publicURL parses public_url and normalises it to the one spelling Entra
+// would compare equal: every Identifier and Reply URL derives from it, and
+// Entra compares the audience exactly, so "https://CloudiManage.com:443"
+// would make every login fail although the admin typed what they meant.
+// The form taken is reported as a warning.
 func (v *validator) publicURL(path, s string) *url.URL {
 	u := v.httpURL(path, s, true)
 	if u == nil {
@@ -171,6 +205,25 @@ func (v *validator) publicURL(path, s string) *url.URL {
 		return nil
 	}
 	u.Path, u.RawPath = "", ""
+	var changes []string
+	if host := u.Hostname(); host != strings.ToLower(host) {
+		changes = append(changes, "host names are case-insensitive, so the host is written in lower case")
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port == "80" && u.Scheme == "http" || port == "443" && u.Scheme == "https" {
+		changes = append(changes, fmt.Sprintf("port %s is the default for %s, so it is left out", port, u.Scheme))
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	u.Host = host
+	if len(changes) > 0 {
+		v.warn(path, "%q is taken as %s (%s): the Identifier and Reply URL in Entra must use this form", s, u, strings.Join(changes, "; "))
+	}
 	return u
 }
 
@@ -281,10 +334,7 @@ func (v *validator) file(path, s string) string {
 		v.add(path, "is required")
 		return ""
 	}
-	if !filepath.IsAbs(s) {
-		s = filepath.Join(v.dir, s)
-	}
-	v.files = append(v.files, s)
+	s = v.path(s)
 	st, err := os.Stat(s)
 	if err != nil {
 		v.add(path, "%v", pathErr(err, s))
@@ -615,7 +665,9 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 		case f.IDPMetadataFile != "" && f.IDPMetadataURL != "":
 			v.add(p, "set only one of idp_metadata_file and idp_metadata_url")
 		case f.IDPMetadataFile != "":
-			t.MetadataFile = v.file(p+".idp_metadata_file", f.IDPMetadataFile)
+			// Read by the gateway, where a problem with it is the
+			// tenant's alone.
+			t.MetadataFile = v.path(f.IDPMetadataFile)
 		case f.IDPMetadataURL != "":
 			t.MetadataURL = v.metadataURL(p+".idp_metadata_url", f.IDPMetadataURL)
 		default:
@@ -629,7 +681,11 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 			v.add(p+".idp_metadata_refresh_interval", "applies only to idp_metadata_url; a file is read again when the config is reloaded")
 		}
 		if f.IDPMetadataSigner != "" {
-			t.MetadataSigners = v.certificates(p+".idp_metadata_signing_cert", f.IDPMetadataSigner)
+			// The customer's certificate: a problem with it stops only
+			// this tenant, which must then not trust unsigned metadata.
+			v.forTenant(&t, func() {
+				t.MetadataSigners = v.certificates(p+".idp_metadata_signing_cert", f.IDPMetadataSigner)
+			})
 		}
 
 		for j, h := range f.Hosts {
