@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"regexp"
@@ -75,19 +76,43 @@ func ReadFile(name string, now time.Time, signers []*x509.Certificate) (*IDP, er
 }
 
 // ReadBytes reads a metadata file, at most MaxSize+1 bytes of it (Parse
-// refuses more).
+// refuses more). Its errors say what is wrong with the file in an
+// operator's words, not the system call's.
 func ReadBytes(name string) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return nil, fmt.Errorf("read IdP metadata: %w", err)
+		return nil, readError(name, err)
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read IdP metadata: %s is not a regular file (a folder?): give the downloaded Federation Metadata XML file", name)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read IdP metadata: %w", err)
+		return nil, readError(name, err)
 	}
 	return data, nil
 }
+
+func readError(name string, err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &fileError{msg: fmt.Sprintf("read IdP metadata: file %s does not exist", name), err: err}
+	case errors.Is(err, fs.ErrPermission):
+		return &fileError{msg: fmt.Sprintf("read IdP metadata: file %s is not readable by the gateway's user", name), err: err}
+	}
+	return fmt.Errorf("read IdP metadata: %w", err)
+}
+
+// fileError says what is wrong with a file in words, and keeps the cause
+// for errors.Is.
+type fileError struct {
+	msg string
+	err error
+}
+
+func (e *fileError) Error() string { return e.msg }
+func (e *fileError) Unwrap() error { return e.err }
 
 // Parse parses IdP metadata and checks that a service provider can use it
 // at now: Inspect's checks, and UsableAt(now). When signers is not empty,

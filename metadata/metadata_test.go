@@ -591,7 +591,8 @@ func TestReadFile(t *testing.T) {
 	}{
 		{name: "real Entra file", file: filepath.Join("testdata", entraFile)},
 		{name: "real Entra file, signed", file: filepath.Join("testdata", entraFile), signers: []*x509.Certificate{entraSigner(t)}},
-		{name: "missing", file: filepath.Join(t.TempDir(), "nope.xml"), check: func(err error) bool { return errors.Is(err, fs.ErrNotExist) }, want: "read IdP metadata"},
+		{name: "missing", file: filepath.Join(t.TempDir(), "nope.xml"), check: func(err error) bool { return errors.Is(err, fs.ErrNotExist) }, want: "nope.xml does not exist"},
+		{name: "a folder", file: t.TempDir(), check: func(err error) bool { return err != nil }, want: "is not a regular file"},
 		{name: "larger than MaxSize", file: oversize, check: func(err error) bool { return errors.Is(err, metadata.ErrUnusable) }, want: "larger than"},
 	}
 	for _, tt := range tests {
