@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -30,27 +31,40 @@ func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Ha
 	return mux
 }
 
-// serveReady answers 503 while draining and while no tenant can sign
-// anyone in; otherwise 200. A tenant without IdP metadata (its metadata URL
-// has not answered) is listed as not ready but does not fail the probe:
-// taking every replica out of the load balancer would take every other
-// tenant down with it. sso_gateway_tenant_ready alerts on it instead.
+// serveReady answers 503 while draining; otherwise 200, listing every
+// tenant that is not ready or has a problem. A tenant's problem does not
+// fail the probe: every replica has the same configuration, so taking them
+// out of the load balancer would only take every other tenant down too,
+// and the tenant's users would not even see the page that tells them to
+// call their administrator. sso_gateway_tenant_ready and
+// sso_gateway_tenant_problems alert on it instead. The one exception is a
+// replica on which no tenant is ready yet and some wait for their metadata
+// URL: another replica, which has it, serves better.
 func (g *Gateway) serveReady(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	st := g.state.Load()
 	tenants := g.provider.CurrentTenants().List()
 	var body []byte
-	ready := 0
+	ready, waiting := 0, false
 	for _, t := range tenants {
-		if t.Ready() {
+		s := g.tenantStatus(st, t)
+		switch {
+		case !s.ready:
+			waiting = waiting || s.transient
+			problem := strings.Join(s.problems, "; ")
+			if problem == "" {
+				problem = "waiting for the first fetch of its IdP metadata URL"
+			}
+			body = fmt.Appendf(body, "tenant %s: not ready: %s\n", t.ID, problem)
+		case s.kept:
+			body = fmt.Appendf(body, "tenant %s: ready with its last good IdP metadata; problem: %s\n", t.ID, strings.Join(s.problems, "; "))
+		case len(s.problems) > 0:
+			body = fmt.Appendf(body, "tenant %s: ready; problem: %s\n", t.ID, strings.Join(s.problems, "; "))
+		}
+		if s.ready {
 			ready++
-			continue
 		}
-		reason := "no IdP metadata yet"
-		if s, ok := g.refresher.Status(t.ID); ok && s.LastError != "" {
-			reason = s.LastError
-		}
-		body = fmt.Appendf(body, "tenant %s: not ready: %s\n", t.ID, reason)
 	}
 	body = fmt.Appendf(body, "%d of %d tenants ready\n", ready, len(tenants))
 	status := http.StatusOK
@@ -58,7 +72,7 @@ func (g *Gateway) serveReady(w http.ResponseWriter, _ *http.Request) {
 	case g.draining.Load():
 		status = http.StatusServiceUnavailable
 		body = append(body, "draining\n"...)
-	case ready == 0:
+	case ready == 0 && waiting:
 		status = http.StatusServiceUnavailable
 	}
 	if status == http.StatusOK {

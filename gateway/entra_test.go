@@ -14,8 +14,8 @@ import (
 )
 
 // An entra_tenant_id that contradicts the tenant's Entra metadata is a
-// configuration problem at start-up, with its key path, rather than a
-// login failure for every user later.
+// tenant problem at start-up, with its key path, rather than a login
+// failure for every user later; the other tenants serve.
 func TestEntraTenantIDMustMatchMetadata(t *testing.T) {
 	t.Parallel()
 	idp := samltest.NewIdP(t)
@@ -23,7 +23,7 @@ func TestEntraTenantIDMustMatchMetadata(t *testing.T) {
 	writeSPKeyPair(t, dir)
 	writeFiles(t, dir, map[string][]byte{"idp.xml": idp.MetadataXML()})
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	build := func(entra string) error {
+	build := func(entra string) *Gateway {
 		doc := fmt.Sprintf(`public_url: https://docs.example.com
 upstream: http://127.0.0.1:1
 sp: {cert_file: sp.crt, key_file: sp.key}
@@ -39,18 +39,20 @@ tenants:
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = Build(context.Background(), cfg, Deps{Registry: prometheus.NewRegistry()})
-		return err
+		gw, err := Build(context.Background(), cfg, Deps{Registry: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatalf("Build: %v", err)
+		}
+		return gw
 	}
-	if err := build(strings.ToUpper(idp.TenantID)); err != nil {
-		t.Errorf("the metadata's own directory: %v", err)
+	if r := build(strings.ToUpper(idp.TenantID)).TenantReports()[1]; !r.Ready || len(r.Problems) != 0 {
+		t.Errorf("the metadata's own directory: got %+v", r)
 	}
-	err := build("99999999-9999-4999-8999-999999999999")
-	if err == nil {
-		t.Fatal("another directory's ID: built")
+	r := build("99999999-9999-4999-8999-999999999999").TenantReports()
+	if r[1].Ready || len(r[1].Problems) != 1 || !strings.HasPrefix(r[1].Problems[0], "tenants[1].entra_tenant_id: ") || !strings.Contains(r[1].Problems[0], idp.TenantID) {
+		t.Errorf("another directory's ID: got ready %v, problems %q", r[1].Ready, r[1].Problems)
 	}
-	ps := config.Problems(err)
-	if len(ps) != 1 || ps[0].Path != "tenants[1].entra_tenant_id" || !strings.Contains(ps[0].Msg, idp.TenantID) {
-		t.Errorf("problems: %v", err)
+	if !r[0].Ready {
+		t.Error("the other tenant is not ready")
 	}
 }

@@ -7,16 +7,13 @@ package gateway
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,22 +93,25 @@ type Gateway struct {
 // state is what one configuration produced.
 type state struct {
 	cfg    *config.Config
-	proxy  http.Handler
+	proxy  *proxy.Proxy
 	client *clientip.Resolver
 	// logins bounds the requests to the SAML endpoints in flight, per
 	// client and in all. A reload starts a new count; requests admitted
 	// under the old one release their slot there.
 	logins *inflight.Limiter
-	// fileLoaded is when each file tenant's metadata was read.
-	fileLoaded map[string]time.Time
+	// loads is where each tenant's metadata comes from, and its problems,
+	// by tenant ID.
+	loads map[string]*tenantLoad
 }
 
-// Build assembles a gateway from cfg. Every problem (for example each
-// tenant whose metadata file is unusable) is returned, joined, as
-// *config.Problem values with key paths. Metadata URLs are fetched in the
-// background; Build waits a little for them (Deps.InitialFetchWait), and a
-// tenant whose URL does not answer is not ready but does not stop the
-// others. ctx bounds the life of the background refreshes.
+// Build assembles a gateway from cfg, which must have no global problems
+// (config.Global). A tenant problem, in cfg or found while loading the
+// tenant's metadata file, leaves that tenant not ready, logged and listed
+// by /readyz and /tenants, and the others serve. Metadata URLs are fetched
+// in the background; Build waits a little for them
+// (Deps.InitialFetchWait), and a tenant whose URL does not answer is not
+// ready but does not stop the others. ctx bounds the life of the
+// background refreshes.
 func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -126,6 +126,8 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		d.InitialFetchWait = 20 * time.Second
 	}
 	po := providerOptions(cfg, d, samlsp.NewMetrics(d.Registry))
+	var g *Gateway
+	po.TenantProblem = func(id string) (string, bool) { return g.tenantProblem(id) }
 	var store *replay.Redis
 	if cfg.ReplayCache.RedisURL != "" {
 		s, err := replay.NewRedis(replay.RedisOptions{URL: cfg.ReplayCache.RedisURL, Clock: d.Clock})
@@ -155,7 +157,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	g := &Gateway{
+	g = &Gateway{
 		log:          d.Logger,
 		clock:        d.Clock,
 		deps:         d,
@@ -170,6 +172,7 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	d.Registry.MustRegister(&tenantCollector{g: g})
 	d.Registry.MustRegister(replayCollector{store: store})
 	g.public = correlation.Middleware(http.HandlerFunc(g.serve))
+	logWarnings(ctx, d.Logger, cfg)
 	if err := g.apply(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -230,15 +233,18 @@ func providerOptions(cfg *config.Config, d Deps, m *samlsp.Metrics) samlsp.Optio
 }
 
 // apply builds everything cfg describes and swaps it in, or changes
-// nothing and returns every problem.
+// nothing and returns every problem. Tenant problems are not problems of
+// the configuration: such a tenant keeps what it had, or is not ready, and
+// the rest applies.
 func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 	now := g.clock.Now()
-	files, err := loadFiles(cfg, now, g.files)
-	if err != nil {
-		return err
+	prev := g.state.Load()
+	loads := loadTenants(cfg, now, g.files, prev)
+	files := make([]*metadata.IDP, len(loads))
+	for i := range loads {
+		files[i] = loads[i].md
 	}
-	opts := TenantOptions(cfg, files)
-	tenants, err := g.provider.NewTenants(opts)
+	tenants, err := g.provider.NewTenants(TenantOptions(cfg, files))
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
@@ -265,32 +271,55 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 	// metadata at once, new ones start fetching. Then the new table goes
 	// live, so an unchanged tenant is never without metadata.
 	var targets []metadata.Target
-	fileLoaded := map[string]time.Time{}
-	for _, t := range cfg.Tenants {
-		tenant, _ := tenants.Get(t.ID)
-		if t.MetadataURL == nil {
-			fileLoaded[t.ID] = now
+	byID := make(map[string]*tenantLoad, len(loads))
+	for i, t := range cfg.Tenants {
+		l := &loads[i]
+		byID[t.ID] = l
+		if l.target == nil {
 			continue
 		}
-		targets = append(targets, metadata.Target{
-			Tenant:   t.ID,
-			URL:      t.MetadataURL,
-			Signers:  t.MetadataSigners,
-			Interval: t.MetadataRefresh,
-			Apply:    tenant.SetIDP,
-		})
+		tenant, _ := tenants.Get(t.ID)
+		target := *l.target
+		target.Apply = tenant.SetIDP
+		targets = append(targets, target)
 	}
 	g.refresher.Sync(targets)
 	g.provider.SetTenants(tenants)
 	g.state.Store(&state{
-		cfg:        cfg,
-		proxy:      px,
-		client:     clientip.New(cfg.TrustedProxies),
-		logins:     inflight.New(cfg.Limits.LoginConcurrencyPerClient, cfg.Limits.LoginConcurrency),
-		fileLoaded: fileLoaded,
+		cfg:    cfg,
+		proxy:  px,
+		client: clientip.New(cfg.TrustedProxies),
+		logins: inflight.New(cfg.Limits.LoginConcurrencyPerClient, cfg.Limits.LoginConcurrency),
+		loads:  byID,
 	})
 	g.files.keep(cfg)
+	g.logTenantProblems(ctx, cfg, byID)
 	return nil
+}
+
+// logWarnings logs the warnings of a configuration about to apply.
+func logWarnings(ctx context.Context, log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.LogAttrs(ctx, slog.LevelWarn, "configuration warning", slog.String("warning", w.Error()))
+	}
+}
+
+// logTenantProblems logs every tenant problem of a configuration just
+// applied, saying what the tenant does meanwhile.
+func (g *Gateway) logTenantProblems(ctx context.Context, cfg *config.Config, loads map[string]*tenantLoad) {
+	for _, t := range cfg.Tenants {
+		l := loads[t.ID]
+		if len(l.problems) == 0 {
+			continue
+		}
+		msg := "tenant problem: the tenant is not ready until it is fixed; every other tenant serves"
+		if l.kept {
+			msg = "tenant problem: the tenant keeps its last good IdP metadata until it is fixed"
+		}
+		for _, p := range l.problems {
+			g.log.LogAttrs(ctx, slog.LevelError, msg, slog.String("tenant", t.ID), slog.String("problem", p.Error()))
+		}
+	}
 }
 
 // TenantOptions derives each tenant's service provider settings from the
@@ -340,38 +369,6 @@ func TenantBase(cfg *config.Config, t config.Tenant) *url.URL {
 	return &u
 }
 
-// loadFiles reads the metadata of every file tenant, on every core: with
-// thousands of tenants, parsing dominates start-up and reload. A document
-// whose bytes (and pinned signers) are unchanged since cache saw them is
-// not parsed again, only checked against the clock. Problems carry key
-// paths. cache may be nil.
-func loadFiles(cfg *config.Config, now time.Time, cache *fileCache) ([]*metadata.IDP, error) {
-	out := make([]*metadata.IDP, len(cfg.Tenants))
-	problems := make([]error, len(cfg.Tenants))
-	var eg errgroup.Group
-	eg.SetLimit(runtime.GOMAXPROCS(0))
-	for i, t := range cfg.Tenants {
-		if t.MetadataFile == "" {
-			continue
-		}
-		eg.Go(func() error {
-			md, err := cache.load(t.MetadataFile, t.MetadataSigners, now)
-			if err != nil {
-				problems[i] = &config.Problem{Path: fmt.Sprintf("tenants[%d].idp_metadata_file", i), Msg: err.Error()}
-				return nil
-			}
-			if err := entraMismatch(md, t, i); err != nil {
-				problems[i] = err
-				return nil
-			}
-			out[i] = md
-			return nil
-		})
-	}
-	_ = eg.Wait()
-	return out, errors.Join(problems...)
-}
-
 // CheckReplayStore asks the shared replay store, if cfg has one, whether
 // it answers, as `sso-gateway check` does.
 func CheckReplayStore(ctx context.Context, cfg *config.Config) error {
@@ -387,107 +384,6 @@ func CheckReplayStore(ctx context.Context, cfg *config.Config) error {
 		return &config.Problem{Path: "replay_cache", Msg: "Redis does not answer, so logins would fail: " + err.Error()}
 	}
 	return nil
-}
-
-// entraMismatch reports metadata of another Entra directory than the
-// tenant's entra_tenant_id: every login would fail the tenantid check.
-func entraMismatch(md *metadata.IDP, t config.Tenant, i int) error {
-	got := md.EntraTenantID()
-	if t.EntraTenantID == "" || got == "" || got == t.EntraTenantID {
-		return nil
-	}
-	return &config.Problem{Path: fmt.Sprintf("tenants[%d].entra_tenant_id", i), Msg: fmt.Sprintf(
-		"is %s, but the IdP metadata is directory %s's (entity ID %s): one of them belongs to another organisation", t.EntraTenantID, got, md.Entity.EntityID)}
-}
-
-// fileCache remembers parsed metadata files by content, so that a reload
-// re-parses only the files that changed.
-type fileCache struct {
-	mu      sync.Mutex
-	entries map[string]fileEntry // by path
-}
-
-type fileEntry struct {
-	sum [32]byte // of the file and the pinned signers
-	md  *metadata.IDP
-}
-
-func newFileCache() *fileCache { return &fileCache{entries: map[string]fileEntry{}} }
-
-func (c *fileCache) load(path string, signers []*x509.Certificate, now time.Time) (*metadata.IDP, error) {
-	data, err := metadata.ReadBytes(path)
-	if err != nil {
-		return nil, err
-	}
-	if c == nil {
-		return metadata.Parse(data, now, signers)
-	}
-	h := sha256.New()
-	h.Write(data)
-	for _, s := range signers {
-		h.Write(s.Raw)
-	}
-	var sum [32]byte
-	h.Sum(sum[:0])
-	c.mu.Lock()
-	e, ok := c.entries[path]
-	c.mu.Unlock()
-	if ok && e.sum == sum {
-		if err := e.md.UsableAt(now); err != nil {
-			return nil, err
-		}
-		return e.md, nil
-	}
-	md, err := metadata.Parse(data, now, signers)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	c.entries[path] = fileEntry{sum: sum, md: md}
-	c.mu.Unlock()
-	return md, nil
-}
-
-// keep drops the entries of files cfg no longer names.
-func (c *fileCache) keep(cfg *config.Config) {
-	named := map[string]bool{}
-	for _, t := range cfg.Tenants {
-		named[t.MetadataFile] = true
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for path := range c.entries {
-		if !named[path] {
-			delete(c.entries, path)
-		}
-	}
-}
-
-// CheckMetadata loads every tenant's IdP metadata, from its file or URL,
-// and checks it, as `sso-gateway check` does. Tenants whose source did not
-// validate are skipped (config reports them). Problems carry key paths.
-func CheckMetadata(ctx context.Context, cfg *config.Config, client *http.Client, now time.Time) error {
-	if client == nil {
-		client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
-	}
-	_, err := loadFiles(cfg, now, nil)
-	problems := []error{err}
-	for i, t := range cfg.Tenants {
-		if t.MetadataURL == nil {
-			continue
-		}
-		data, _, err := metadata.Fetch(ctx, client, t.MetadataURL, metadata.Validators{})
-		var md *metadata.IDP
-		if err == nil {
-			md, err = metadata.Parse(data, now, t.MetadataSigners)
-		}
-		if err != nil {
-			problems = append(problems, &config.Problem{Path: fmt.Sprintf("tenants[%d].idp_metadata_url", i), Msg: err.Error()})
-			continue
-		}
-		problems = append(problems, entraMismatch(md, t, i))
-	}
-	return errors.Join(problems...)
 }
 
 // PublicHandler is the handler of the public listener.

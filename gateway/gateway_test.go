@@ -97,7 +97,7 @@ func (tg *testGateway) signIn(t testing.TB) *http.Cookie {
 	t.Helper()
 	tenant, _ := tg.gw.Provider().CurrentTenants().Get("acme")
 	form := tg.idp.PostForm(t, samltest.Response{Destination: tenant.ACSURL.String(), Audience: tenant.EntityID}, "")
-	req := httptest.NewRequest(http.MethodPost, samlsp.LoginPath+"acme", strings.NewReader(form.Encode()))
+	req := publicRequest(http.MethodPost, samlsp.LoginPath+"acme", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()
 	tg.gw.PublicHandler().ServeHTTP(rec, req)
@@ -112,7 +112,7 @@ func (tg *testGateway) signIn(t testing.TB) *http.Cookie {
 
 func get(t *testing.T, h http.Handler, path string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
 	t.Helper()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req := publicRequest(http.MethodGet, path, nil)
 	for _, c := range cookies {
 		req.AddCookie(c)
 	}
@@ -198,7 +198,7 @@ func TestUnreachableUpstream(t *testing.T) {
 	tg := newTestGateway(t, http.NotFoundHandler(), "")
 	session := tg.signIn(t)
 	tg.upstream.Close()
-	req := httptest.NewRequest(http.MethodGet, "/documents", nil)
+	req := publicRequest(http.MethodGet, "/documents", nil)
 	req.Header.Set("Accept", "text/html")
 	req.AddCookie(session)
 	rec := httptest.NewRecorder()
@@ -226,6 +226,7 @@ func TestGracefulShutdown(t *testing.T) {
 	result := make(chan string, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+srv.public+"/slow", nil)
+		req.Host = testPublicHost
 		req.AddCookie(session)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -257,7 +258,10 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-func TestBuildReportsMetadataProblemsWithKeyPaths(t *testing.T) {
+// TestMetadataProblemsHaveKeyPaths: a tenant's unusable metadata file does
+// not stop Build; CheckMetadata (what `check` runs) and the tenant reports
+// name it with its key path and tenant.
+func TestMetadataProblemsHaveKeyPaths(t *testing.T) {
 	t.Parallel()
 	tg := newTestGateway(t, http.NotFoundHandler(), "")
 	cfg := *tg.cfg
@@ -267,10 +271,20 @@ func TestBuildReportsMetadataProblemsWithKeyPaths(t *testing.T) {
 	}
 	cfg.Tenants = append([]config.Tenant{}, cfg.Tenants...)
 	cfg.Tenants = append(cfg.Tenants, config.Tenant{ID: "broken", MetadataFile: bad})
-	_, err := Build(context.Background(), &cfg, Deps{Registry: prometheus.NewRegistry()})
-	ps := config.Problems(err)
-	if len(ps) != 1 || ps[0].Path != "tenants[1].idp_metadata_file" {
-		t.Fatalf("got %q, want one problem at tenants[1].idp_metadata_file", ps)
+	gw, err := Build(context.Background(), &cfg, Deps{Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatalf("Build with a tenant problem: %v", err)
+	}
+	ps := config.Problems(CheckMetadata(t.Context(), &cfg, nil, time.Now()))
+	if len(ps) != 1 || ps[0].Path != "tenants[1].idp_metadata_file" || ps[0].Tenant != "broken" {
+		t.Fatalf("CheckMetadata: got %q, want one problem of tenant broken at tenants[1].idp_metadata_file", ps)
+	}
+	reports := gw.TenantReports()
+	if got := reports[1].Problems; reports[1].Ready || len(got) != 1 || !strings.HasPrefix(got[0], "tenants[1].idp_metadata_file: ") {
+		t.Errorf("report of the broken tenant: got ready %v, problems %q", reports[1].Ready, got)
+	}
+	if !reports[0].Ready || len(reports[0].Problems) != 0 {
+		t.Errorf("report of acme: got %+v, want ready without problems", reports[0])
 	}
 }
 
@@ -287,7 +301,7 @@ func TestUnreachableMetadataURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := get(t, gw.AdminHandler(), "/readyz")
-	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "tenant unreachable: not ready: fetch IdP metadata") || !strings.Contains(rec.Body.String(), "1 of 2 tenants ready") {
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "tenant unreachable: not ready: tenants[1].idp_metadata_url: fetch IdP metadata") || !strings.Contains(rec.Body.String(), "1 of 2 tenants ready") {
 		t.Errorf("readyz: got %d %q, want 200 naming the unreachable tenant", rec.Code, rec.Body)
 	}
 	metrics := get(t, gw.AdminHandler(), "/metrics").Body.String()
@@ -296,15 +310,18 @@ func TestUnreachableMetadataURL(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	req := httptest.NewRequest(http.MethodGet, samlsp.LoginPath+"unreachable", nil)
+	req := publicRequest(http.MethodGet, samlsp.LoginPath+"unreachable", nil)
 	req.Header.Set("Accept", "text/html")
 	login := httptest.NewRecorder()
 	gw.PublicHandler().ServeHTTP(login, req)
-	if login.Code != http.StatusServiceUnavailable {
-		t.Errorf("login at the unready tenant: got %d, want 503", login.Code)
+	// The URL may answer later (or on another replica): try again.
+	if login.Code != http.StatusServiceUnavailable || login.Header().Get("Retry-After") == "" ||
+		!strings.Contains(login.Body.String(), "try again in a few minutes") {
+		t.Errorf("login at the unready tenant: got %d %q (Retry-After %q), want 503 asking to try again later",
+			login.Code, login.Body, login.Header().Get("Retry-After"))
 	}
 	acme := httptest.NewRecorder()
-	req = httptest.NewRequest(http.MethodGet, samlsp.LoginPath+"acme", nil)
+	req = publicRequest(http.MethodGet, samlsp.LoginPath+"acme", nil)
 	gw.PublicHandler().ServeHTTP(acme, req)
 	if acme.Code != http.StatusFound {
 		t.Errorf("login at acme: got %d, want 302 to its IdP", acme.Code)
@@ -340,6 +357,7 @@ func TestShutdownDelay(t *testing.T) {
 	}
 	// Still serving, on a new connection.
 	req, _ := http.NewRequest(http.MethodGet, "http://"+srv.public+"/doc", nil)
+	req.Host = testPublicHost
 	req.AddCookie(session)
 	req.Close = true
 	resp, err := http.DefaultClient.Do(req)
@@ -359,4 +377,15 @@ func TestShutdownDelay(t *testing.T) {
 	if d := time.Since(stopped); d < tg.cfg.ShutdownDelay {
 		t.Errorf("stopped after %v, before the %v delay", d, tg.cfg.ShutdownDelay)
 	}
+}
+
+// testPublicHost is public_url's host in the tests' configurations.
+const testPublicHost = "docs.example.com"
+
+// publicRequest is a request to the public listener, for public_url's
+// host: the gateway refuses any other.
+func publicRequest(method, target string, body io.Reader) *http.Request {
+	req := httptest.NewRequest(method, target, body)
+	req.Host = testPublicHost
+	return req
 }

@@ -68,7 +68,8 @@ func TestNoSessionNothingReachesUpstream(t *testing.T) {
 			continue // Go's server answers OPTIONS * itself, empty
 		}
 		switch resp.StatusCode {
-		case http.StatusFound, http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusMethodNotAllowed:
+		case http.StatusFound, http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusMethodNotAllowed,
+			http.StatusMisdirectedRequest: // a host the gateway does not serve
 		default:
 			t.Errorf("%q: status %d", raw, resp.StatusCode)
 		}
@@ -111,7 +112,7 @@ func TestDamagedSessionCookies(t *testing.T) {
 	}
 	for name, v := range values {
 		for _, accept := range []string{"text/html", "application/json"} {
-			req := httptest.NewRequest(http.MethodGet, "/docs", nil)
+			req := publicRequest(http.MethodGet, "/docs", nil)
 			req.Header.Set("Accept", accept)
 			// Set raw: http.Cookie would drop the bytes under test.
 			req.Header.Set("Cookie", good.Name+"="+v)

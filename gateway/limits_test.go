@@ -36,7 +36,7 @@ func TestForwardedForFromTrustedProxies(t *testing.T) {
 			t.Parallel()
 			tg := newTestGateway(t, echo, tc.extra)
 			session := tg.signIn(t)
-			req := httptest.NewRequest(http.MethodGet, "/docs", nil)
+			req := publicRequest(http.MethodGet, "/docs", nil)
 			req.RemoteAddr = tc.remote
 			req.Header.Set("X-Forwarded-For", tc.xff)
 			req.AddCookie(session)

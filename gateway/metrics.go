@@ -11,6 +11,10 @@ import (
 	"github.com/sso-gateway/sso-gateway/replay"
 )
 
+// reasonMisdirected is the sso_gateway_rejected_requests_total reason of
+// a request for a host the gateway does not serve.
+const reasonMisdirected = "misdirected"
+
 // metrics are the gateway's own metrics: configuration reloads and
 // requests refused before routing.
 type metrics struct {
@@ -37,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sso_gateway_rejected_requests_total",
-			Help: "Requests refused on the plaintext public listener for ambiguous or malformed HTTP/1.x framing, by reason.",
+			Help: "Requests refused before routing, by reason: ambiguous or malformed HTTP/1.x framing on the plaintext public listener (framing, syntax, too_large, h2c), or a Host the gateway does not serve (misdirected; browser navigations are redirected to public_url's host, the rest get 421).",
 		}, []string{"reason"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sso_gateway_login_throttled_total",
@@ -47,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.reloads, m.lastSuccess, m.lastOK, m.rejected, m.throttled)
 	m.throttled.WithLabelValues(inflight.ScopeClient)
 	m.throttled.WithLabelValues(inflight.ScopeTotal)
-	for _, r := range []string{httpguard.ReasonFraming, httpguard.ReasonSyntax, httpguard.ReasonTooLarge, httpguard.ReasonH2C} {
+	for _, r := range []string{httpguard.ReasonFraming, httpguard.ReasonSyntax, httpguard.ReasonTooLarge, httpguard.ReasonH2C, reasonMisdirected} {
 		m.rejected.WithLabelValues(r)
 	}
 	m.reloads.WithLabelValues("success")
@@ -64,6 +68,8 @@ type tenantCollector struct {
 var (
 	readyDesc = prometheus.NewDesc("sso_gateway_tenant_ready",
 		"1 when the tenant has usable IdP metadata and can sign users in, else 0.", []string{"tenant"}, nil)
+	problemsDesc = prometheus.NewDesc("sso_gateway_tenant_problems",
+		"Problems with the tenant's own configuration and IdP metadata found by the last load or reload (a metadata file that is missing, unparsable or expired, metadata of another Entra directory, a pinned signer that does not load); 0 when none. A tenant with problems is not ready, or keeps serving its last good metadata until they are fixed.", []string{"tenant"}, nil)
 	certExpiryDesc = prometheus.NewDesc("sso_gateway_idp_certificate_expiry_timestamp_seconds",
 		"When the earliest-expiring currently valid signing certificate in the tenant's IdP metadata expires (Unix time).", []string{"tenant"}, nil)
 	metadataSuccessDesc = prometheus.NewDesc("sso_gateway_idp_metadata_last_success_timestamp_seconds",
@@ -72,6 +78,7 @@ var (
 
 func (c *tenantCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- readyDesc
+	ch <- problemsDesc
 	ch <- certExpiryDesc
 	ch <- metadataSuccessDesc
 }
@@ -83,21 +90,22 @@ func (c *tenantCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := c.g.clock.Now()
 	for _, t := range c.g.provider.CurrentTenants().List() {
-		md := t.IDP()
+		s := c.g.tenantStatus(st, t)
 		ready := 0.0
-		if md != nil {
+		if s.ready {
 			ready = 1
-			if exp := md.EarliestExpiry(now); !exp.IsZero() {
+			if exp := t.IDP().EarliestExpiry(now); !exp.IsZero() {
 				ch <- prometheus.MustNewConstMetric(certExpiryDesc, prometheus.GaugeValue, float64(exp.Unix()), t.ID)
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(readyDesc, prometheus.GaugeValue, ready, t.ID)
-		if s, ok := c.g.refresher.Status(t.ID); ok {
-			if !s.LastSuccess.IsZero() {
-				ch <- prometheus.MustNewConstMetric(metadataSuccessDesc, prometheus.GaugeValue, float64(s.LastSuccess.Unix()), t.ID)
-			}
-		} else if loaded, ok := st.fileLoaded[t.ID]; ok {
-			ch <- prometheus.MustNewConstMetric(metadataSuccessDesc, prometheus.GaugeValue, float64(loaded.Unix()), t.ID)
+		problems := 0
+		if l := st.loads[t.ID]; l != nil {
+			problems = len(l.problems)
+		}
+		ch <- prometheus.MustNewConstMetric(problemsDesc, prometheus.GaugeValue, float64(problems), t.ID)
+		if !s.loaded.IsZero() {
+			ch <- prometheus.MustNewConstMetric(metadataSuccessDesc, prometheus.GaugeValue, float64(s.loaded.Unix()), t.ID)
 		}
 	}
 }

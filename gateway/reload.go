@@ -19,14 +19,18 @@ import (
 const reloadDebounce = 300 * time.Millisecond
 
 // Reload applies cfg: tenants, session keys, SP keys, upstream and TLS
-// certificate. On any problem nothing changes and the old configuration
-// keeps serving. Requests already in flight finish with the state they
-// started with; logins started before complete after it, because tracked
-// requests live in the browser's cookies and the replay cache is kept.
+// certificate. On a global problem nothing changes and the old
+// configuration keeps serving. A tenant problem does not stop the rest
+// from applying: that tenant keeps its last good metadata, or is not
+// ready, and the problem is logged and reported. Requests already in
+// flight finish with the state they started with; logins started before
+// complete after it, because tracked requests live in the browser's
+// cookies and the replay cache is kept.
 func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	old := g.Config()
+	logWarnings(ctx, g.log, cfg)
 	if err := g.apply(ctx, cfg); err != nil {
 		g.reloadFailed(ctx, err)
 		return err
@@ -38,11 +42,22 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 		cfg.ReplayCache != old.ReplayCache {
 		g.log.Warn("configuration reloaded, but listen, admin_listen, replay_cache and turning tls on or off take effect only after a restart")
 	}
-	g.log.Info("configuration reloaded", slog.Int("tenants", len(cfg.Tenants)))
+	for _, c := range IdentifierChanges(old, cfg) {
+		g.log.LogAttrs(ctx, slog.LevelWarn, "tenant's Entra set-up values changed: update its enterprise application in Entra ID at the same time, or its logins fail",
+			slog.String("tenant", c.Tenant), slog.String("change", c.String()))
+	}
+	problems := 0
+	for _, l := range g.state.Load().loads {
+		if len(l.problems) > 0 {
+			problems++
+		}
+	}
+	g.log.Info("configuration reloaded", slog.Int("tenants", len(cfg.Tenants)), slog.Int("tenants_with_problems", problems))
 	return nil
 }
 
-// ReloadFile reads the configuration file again and applies it.
+// ReloadFile reads the configuration file again and applies it, unless it
+// has a global problem.
 func (g *Gateway) ReloadFile(ctx context.Context) error {
 	g.reloadMu.Lock()
 	path := g.Config().Path
@@ -51,7 +66,7 @@ func (g *Gateway) ReloadFile(ctx context.Context) error {
 		return errors.New("gateway: the configuration was not read from a file")
 	}
 	cfg, err := config.Load(path, g.deps.lookupEnv())
-	if err != nil {
+	if err := config.Global(err); err != nil {
 		g.reloadFailed(ctx, err)
 		return err
 	}

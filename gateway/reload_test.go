@@ -122,7 +122,7 @@ func (e *reloadEnv) response(tenant, inResponseTo string) samltest.Response {
 }
 
 func (e *reloadEnv) postACS(tenant string, form url.Values, cookies ...*http.Cookie) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, samlsp.LoginPath+tenant, strings.NewReader(form.Encode()))
+	req := publicRequest(http.MethodPost, samlsp.LoginPath+tenant, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	for _, c := range cookies {
 		req.AddCookie(c)
@@ -134,7 +134,7 @@ func (e *reloadEnv) postACS(tenant string, form url.Values, cookies ...*http.Coo
 
 // get requests path with cookies through the public handler.
 func (e *reloadEnv) get(path string, cookies ...*http.Cookie) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodGet, path, nil)
+	req := publicRequest(http.MethodGet, path, nil)
 	for _, c := range cookies {
 		req.AddCookie(c)
 	}
@@ -204,17 +204,8 @@ func TestInvalidReloadKeepsServing(t *testing.T) {
 	if rec := e.get("/x", session); rec.Body.String() != "upstream acme" {
 		t.Errorf("after a refused reload: got %d %q, want the old config serving", rec.Code, rec.Body)
 	}
-	// A metadata file that became unusable is refused the same way.
-	e.writeConfig([]string{"acme"})
-	e.write("idp.xml", "<not-metadata/>")
-	if err := e.gw.ReloadFile(t.Context()); err == nil || !strings.Contains(err.Error(), "tenants[0].idp_metadata_file") {
-		t.Fatalf("got %v, want the metadata problem with its key path", err)
-	}
-	if rec := e.get("/x", session); rec.Code != http.StatusOK {
-		t.Errorf("after a refused metadata reload: got %d, want the old config serving", rec.Code)
-	}
 	// Fixed, it reloads, and the gauge says so.
-	e.write("idp.xml", string(e.idp.MetadataXML()))
+	e.writeConfig([]string{"acme"})
 	if err := e.gw.ReloadFile(t.Context()); err != nil {
 		t.Fatal(err)
 	}

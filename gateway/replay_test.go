@@ -29,7 +29,7 @@ func replica(t *testing.T, tg *testGateway) (*Gateway, *prometheus.Registry) {
 }
 
 func postForm(gw *Gateway, form url.Values) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(http.MethodPost, samlsp.LoginPath+"acme", strings.NewReader(form.Encode()))
+	req := publicRequest(http.MethodPost, samlsp.LoginPath+"acme", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "text/html")
 	rec := httptest.NewRecorder()

@@ -113,7 +113,7 @@ func (e *rolloverEnv) login(t *testing.T, key *rsa.PrivateKey, cert *x509.Certif
 	}
 	r := samltest.Response{Destination: tenant.ACSURL.String(), Audience: tenant.EntityID, SigningKey: key, SigningCert: cert}
 	form := e.idp.PostForm(t, r, "")
-	req := httptest.NewRequest(http.MethodPost, samlsp.LoginPath+"acme", strings.NewReader(form.Encode()))
+	req := publicRequest(http.MethodPost, samlsp.LoginPath+"acme", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	rec := httptest.NewRecorder()
 	e.gw.PublicHandler().ServeHTTP(rec, req)

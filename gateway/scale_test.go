@@ -105,14 +105,14 @@ func BenchmarkRequestTenants(b *testing.B) {
 			}
 			tenant, _ := gw.Provider().CurrentTenants().Get(scalegen.TenantID(0))
 			form := res.IdP(0).PostForm(b, samltest.Response{Destination: tenant.ACSURL.String(), Audience: tenant.EntityID}, "")
-			login := httptest.NewRequest(http.MethodPost, samlsp.LoginPath+tenant.ID, strings.NewReader(form.Encode()))
+			login := publicRequest(http.MethodPost, samlsp.LoginPath+tenant.ID, strings.NewReader(form.Encode()))
 			login.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			rec := httptest.NewRecorder()
 			gw.PublicHandler().ServeHTTP(rec, login)
 			if rec.Code != http.StatusSeeOther {
 				b.Fatalf("sign in: got %d", rec.Code)
 			}
-			req := httptest.NewRequest(http.MethodGet, "/documents", nil)
+			req := publicRequest(http.MethodGet, "/documents", nil)
 			for _, c := range rec.Result().Cookies() {
 				req.AddCookie(c)
 			}

@@ -17,8 +17,8 @@ import (
 
 // TenantReport is what an operator needs to set a tenant up in Entra ID
 // and to see whether it works: the exact values to type into the
-// enterprise application, where its IdP metadata comes from, and the
-// state of its signing certificates.
+// enterprise application, the IdP it trusts, and every problem. Lists are
+// never null in JSON, so that scripts need no special case.
 type TenantReport struct {
 	ID string `json:"id"`
 	// Identifier, ReplyURL and SignOnURL go into Entra's Basic SAML
@@ -28,14 +28,23 @@ type TenantReport struct {
 	SignOnURL     string   `json:"sign_on_url"`
 	LogoutURL     string   `json:"logout_url"`
 	SPMetadataURL string   `json:"sp_metadata_url"`
-	Hosts         []string `json:"hosts,omitempty"`
-	EmailDomains  []string `json:"email_domains,omitempty"`
+	Hosts         []string `json:"hosts"`
+	EmailDomains  []string `json:"email_domains"`
 	// MetadataSource is "file <path>" or "url <url>".
-	MetadataSource string       `json:"metadata_source"`
-	LastLoaded     time.Time    `json:"last_loaded,omitzero"`
-	LastError      string       `json:"last_error,omitempty"`
-	Certificates   []CertReport `json:"signing_certificates"`
-	Ready          bool         `json:"ready"`
+	MetadataSource string `json:"metadata_source"`
+	// IdPEntityID and IdPSignInURL are the IdP's, as its metadata says:
+	// Entra's Microsoft Entra Identifier and Login URL.
+	IdPEntityID  string       `json:"idp_entity_id,omitempty"`
+	IdPSignInURL string       `json:"idp_sign_in_url,omitempty"`
+	LastLoaded   time.Time    `json:"last_loaded,omitzero"`
+	Certificates []CertReport `json:"signing_certificates"`
+	// Problems are everything wrong with the tenant now: its own
+	// configuration and metadata, and a metadata URL that fails.
+	Problems []string `json:"problems"`
+	// KeptLastGood means the tenant has problems but serves the metadata
+	// it had before them.
+	KeptLastGood bool `json:"kept_last_good_metadata"`
+	Ready        bool `json:"ready"`
 }
 
 // CertReport describes one IdP signing certificate.
@@ -52,11 +61,13 @@ func newReport(cfg *config.Config, t config.Tenant) TenantReport {
 		ID:            t.ID,
 		Identifier:    urls.EntityID,
 		ReplyURL:      urls.ACS.String(),
-		SignOnURL:     base.String() + "/",
+		SignOnURL:     base.String(),
 		LogoutURL:     urls.SLO.String(),
 		SPMetadataURL: urls.Metadata.String(),
-		Hosts:         t.Hosts,
-		EmailDomains:  t.EmailDomains,
+		Hosts:         nonNil(t.Hosts),
+		EmailDomains:  nonNil(t.EmailDomains),
+		Certificates:  []CertReport{},
+		Problems:      []string{},
 	}
 	if t.MetadataURL != nil {
 		r.MetadataSource = "url " + t.MetadataURL.Redacted()
@@ -66,11 +77,21 @@ func newReport(cfg *config.Config, t config.Tenant) TenantReport {
 	return r
 }
 
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// setMetadata describes md, which may be unusable now (its certificates
+// expired): the report shows what it holds either way.
 func (r *TenantReport) setMetadata(md *metadata.IDP) {
-	r.Ready = md != nil
 	if md == nil {
 		return
 	}
+	r.IdPEntityID = md.Entity.EntityID
+	r.IdPSignInURL = md.SSOURL
 	for _, c := range md.SigningCerts {
 		r.Certificates = append(r.Certificates, certReport(c))
 	}
@@ -88,12 +109,10 @@ func (g *Gateway) TenantReports() []TenantReport {
 	for _, t := range st.cfg.Tenants {
 		r := newReport(st.cfg, t)
 		if tenant, ok := tenants.Get(t.ID); ok {
+			s := g.tenantStatus(st, tenant)
 			r.setMetadata(tenant.IDP())
-		}
-		if s, ok := g.refresher.Status(t.ID); ok {
-			r.LastLoaded, r.LastError = s.LastSuccess, s.LastError
-		} else {
-			r.LastLoaded = st.fileLoaded[t.ID]
+			r.Ready, r.KeptLastGood, r.LastLoaded = s.ready, s.kept, s.loaded
+			r.Problems = append(r.Problems, s.problems...)
 		}
 		out = append(out, r)
 	}
@@ -102,29 +121,43 @@ func (g *Gateway) TenantReports() []TenantReport {
 
 // LoadTenantReports describes every tenant of cfg, loading each tenant's
 // IdP metadata now from its file or URL, as `sso-gateway tenants` does.
+// A document that is unusable only because of the time (its certificates
+// expired, or are not valid yet) is still described.
 func LoadTenantReports(ctx context.Context, cfg *config.Config, client *http.Client, now time.Time) []TenantReport {
 	if client == nil {
 		client = &http.Client{Transport: &http.Transport{Proxy: http.ProxyFromEnvironment}}
 	}
+	loads := loadTenants(cfg, now, nil, nil)
 	out := make([]TenantReport, 0, len(cfg.Tenants))
-	for _, t := range cfg.Tenants {
+	for i, t := range cfg.Tenants {
 		r := newReport(cfg, t)
-		var md *metadata.IDP
-		var err error
-		switch {
-		case t.MetadataURL != nil:
-			var data []byte
-			data, _, err = metadata.Fetch(ctx, client, t.MetadataURL, metadata.Validators{})
-			if err == nil {
-				md, err = metadata.Parse(data, now, t.MetadataSigners)
-			}
-		case t.MetadataFile != "":
-			md, err = metadata.ReadFile(t.MetadataFile, now, t.MetadataSigners)
+		l := loads[i]
+		for _, p := range l.problems {
+			r.Problems = append(r.Problems, p.Error())
 		}
-		if err != nil {
-			r.LastError = err.Error()
-		} else {
+		md := l.md
+		var inspected *metadata.IDP
+		if l.target != nil {
+			var data []byte
+			var err error
+			md, data, err = fetchTarget(ctx, client, l.target, now)
+			if err != nil {
+				r.Problems = append(r.Problems, fmt.Sprintf("tenants[%d].idp_metadata_url: %v", i, err))
+			}
+			if md == nil && data != nil {
+				inspected, _ = metadata.Inspect(data, t.MetadataSigners)
+			}
+		} else if md == nil && len(t.Problems) == 0 {
+			if data, err := metadata.ReadBytes(t.MetadataFile); err == nil {
+				inspected, _ = metadata.Inspect(data, t.MetadataSigners)
+			}
+		}
+		r.Ready = len(r.Problems) == 0 && md != nil
+		if r.Ready {
 			r.LastLoaded = now
+		}
+		if md == nil {
+			md = inspected
 		}
 		r.setMetadata(md)
 		out = append(out, r)
@@ -139,10 +172,16 @@ func WriteTenantReports(w io.Writer, reports []TenantReport, now time.Time) {
 			fmt.Fprintln(w)
 		}
 		ready := "yes"
-		if !r.Ready {
+		switch {
+		case !r.Ready:
 			ready = "NO"
+		case r.KeptLastGood:
+			ready = "yes, with its last good IdP metadata"
 		}
 		fmt.Fprintf(w, "tenant %s (ready: %s)\n", r.ID, ready)
+		for _, p := range r.Problems {
+			fmt.Fprintf(w, "  PROBLEM:                %s\n", p)
+		}
 		fmt.Fprintf(w, "  Identifier (Entity ID): %s\n", r.Identifier)
 		fmt.Fprintf(w, "  Reply URL (ACS URL):    %s\n", r.ReplyURL)
 		fmt.Fprintf(w, "  Sign on URL:            %s\n", r.SignOnURL)
@@ -155,24 +194,36 @@ func WriteTenantReports(w io.Writer, reports []TenantReport, now time.Time) {
 			fmt.Fprintf(w, "  Email domains:          %s\n", strings.Join(r.EmailDomains, ", "))
 		}
 		fmt.Fprintf(w, "  IdP metadata:           %s\n", r.MetadataSource)
+		if r.IdPEntityID != "" {
+			fmt.Fprintf(w, "  IdP entity ID:          %s\n", r.IdPEntityID)
+			fmt.Fprintf(w, "  IdP sign-in URL:        %s\n", r.IdPSignInURL)
+		}
 		if !r.LastLoaded.IsZero() {
 			fmt.Fprintf(w, "  Last loaded:            %s\n", r.LastLoaded.UTC().Format(time.RFC3339))
 		}
-		if r.LastError != "" {
-			fmt.Fprintf(w, "  Last error:             %s\n", r.LastError)
-		}
 		for _, c := range r.Certificates {
-			state := fmt.Sprintf("expires in %d days", int(c.NotAfter.Sub(now).Hours()/24))
-			switch {
-			case now.After(c.NotAfter):
-				state = "EXPIRED"
-			case now.Before(c.NotBefore):
-				state = "not valid yet"
-			}
 			fmt.Fprintf(w, "  Signing certificate:    %s, valid %s to %s (%s)\n", c.Subject,
-				c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly), state)
+				c.NotBefore.UTC().Format(time.DateOnly), c.NotAfter.UTC().Format(time.DateOnly), certState(c, now))
 		}
 	}
+}
+
+// certState says where now is in a certificate's validity, in days.
+func certState(c CertReport, now time.Time) string {
+	days := func(d time.Duration) string {
+		n := int(d.Hours() / 24)
+		if n == 1 {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", n)
+	}
+	switch {
+	case now.After(c.NotAfter):
+		return "EXPIRED " + days(now.Sub(c.NotAfter)) + " ago"
+	case now.Before(c.NotBefore):
+		return "NOT VALID YET: valid in " + days(c.NotBefore.Sub(now))
+	}
+	return "expires in " + days(c.NotAfter.Sub(now))
 }
 
 // serveTenants is the admin listener's /tenants page: text for people,
@@ -182,11 +233,60 @@ func (g *Gateway) serveTenants(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if r.URL.Query().Get("format") == "json" {
 		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(reports)
+		_ = WriteTenantReportsJSON(w, reports)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	WriteTenantReports(w, reports, g.clock.Now())
+}
+
+// WriteTenantReportsJSON prints reports for scripts: a JSON array.
+func WriteTenantReportsJSON(w io.Writer, reports []TenantReport) error {
+	if reports == nil {
+		reports = []TenantReport{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(reports)
+}
+
+// IdentifierChange is a value a tenant's Entra enterprise application is
+// configured with that differs between two configurations. Entra compares
+// the Identifier and Reply URL exactly, so each one breaks every login
+// until the application is updated (AADSTS700016, AADSTS50011).
+type IdentifierChange struct {
+	Tenant   string
+	Field    string // "Identifier", "Reply URL" or "Logout URL"
+	Old, New string
+}
+
+func (c IdentifierChange) String() string {
+	return fmt.Sprintf("tenant %s: %s changes from %s to %s", c.Tenant, c.Field, c.Old, c.New)
+}
+
+// IdentifierChanges lists the Entra set-up values that differ between two
+// configurations, for the tenants both have.
+func IdentifierChanges(old, cfg *config.Config) []IdentifierChange {
+	before := map[string]TenantReport{}
+	for _, t := range old.Tenants {
+		before[t.ID] = newReport(old, t)
+	}
+	var out []IdentifierChange
+	for _, t := range cfg.Tenants {
+		was, ok := before[t.ID]
+		if !ok {
+			continue
+		}
+		now := newReport(cfg, t)
+		for _, f := range []struct{ name, old, new string }{
+			{"Identifier", was.Identifier, now.Identifier},
+			{"Reply URL", was.ReplyURL, now.ReplyURL},
+			{"Logout URL", was.LogoutURL, now.LogoutURL},
+		} {
+			if f.old != f.new {
+				out = append(out, IdentifierChange{Tenant: t.ID, Field: f.name, Old: f.old, New: f.new})
+			}
+		}
+	}
+	return out
 }

@@ -6,6 +6,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/internal/samltest"
 )
 
 func TestTenantsPage(t *testing.T) {
@@ -15,7 +19,8 @@ func TestTenantsPage(t *testing.T) {
 	for _, want := range []string{
 		"tenant acme (ready: yes)",
 		"Identifier (Entity ID): https://acme.docs.example.com/auth/api/v1/saml/login/acme",
-		"Sign on URL:            https://acme.docs.example.com/",
+		// As Entra's tutorial writes it: no trailing slash.
+		"Sign on URL:            https://acme.docs.example.com\n",
 		"IdP metadata:           file ",
 		"Last loaded:",
 		"Signing certificate:    CN=Microsoft Azure Federated SSO Certificate",
@@ -34,8 +39,59 @@ func TestTenantsPage(t *testing.T) {
 	}
 	// The public listener never serves it.
 	pub := httptest.NewRecorder()
-	tg.gw.PublicHandler().ServeHTTP(pub, httptest.NewRequest(http.MethodGet, "/tenants", nil))
+	tg.gw.PublicHandler().ServeHTTP(pub, publicRequest(http.MethodGet, "/tenants", nil))
 	if pub.Code != http.StatusUnauthorized {
 		t.Errorf("public /tenants: got %d, want 401", pub.Code)
+	}
+}
+
+// TestTenantReportsShowWhatIsWrong: `sso-gateway tenants` describes a
+// tenant whose metadata is refused for its dates (its certificates, the
+// IdP's entity ID and sign-in URL), lists its problems, and its JSON form
+// has [] for empty lists, never null.
+func TestTenantReportsShowWhatIsWrong(t *testing.T) {
+	t.Parallel()
+	e := newIsoEnv(t, "acme", "expired", "later")
+	now := time.Now()
+	for id, validity := range map[string][2]time.Time{
+		"expired": {now.AddDate(-2, 0, 0), now.AddDate(0, 0, -17).Add(-time.Hour)},
+		"later":   {now.AddDate(0, 0, 3).Add(time.Hour), now.AddDate(3, 0, 0)},
+	} {
+		idp := e.idps[id]
+		idp.Key, idp.Cert = samltest.NewKeyPair(t, "Microsoft Azure Federated SSO Certificate", 2048, validity[0], validity[1])
+		e.writeMetadata(id)
+	}
+	e.writeIsoConfig(e.ids...)
+	cfg, err := config.Load(e.configPath(), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports := LoadTenantReports(t.Context(), cfg, nil, now)
+	var text strings.Builder
+	WriteTenantReports(&text, reports, now)
+	for _, want := range []string{
+		"tenant expired (ready: NO)\n  PROBLEM:                tenants[1].idp_metadata_file: unusable IdP metadata: no signing certificate is valid now",
+		"(EXPIRED 17 days ago)",
+		"IdP entity ID:          https://sts.windows.net/" + e.idps["expired"].TenantID + "/",
+		"IdP sign-in URL:        https://login.microsoftonline.com/" + e.idps["expired"].TenantID + "/saml2",
+		"tenant later (ready: NO)",
+		"(NOT VALID YET: valid in 3 days)",
+		"tenant acme (ready: yes)",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, text.String())
+		}
+	}
+	var js strings.Builder
+	if err := WriteTenantReportsJSON(&js, reports); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(js.String(), "null") {
+		t.Errorf("JSON has null:\n%s", js.String())
+	}
+	for _, want := range []string{`"hosts": []`, `"email_domains": []`, `"problems": []`, `"ready": false`} {
+		if !strings.Contains(js.String(), want) {
+			t.Errorf("JSON lacks %s:\n%s", want, js.String())
+		}
 	}
 }

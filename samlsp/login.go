@@ -247,13 +247,27 @@ func (p *Provider) rememberTenantCookie(id string) (*http.Cookie, error) {
 	}, nil
 }
 
-// notReady answers a login at a tenant whose IdP metadata has not been
-// loaded yet (its metadata URL has not answered since start-up).
+// notReady answers a login at a tenant without usable IdP metadata. Most
+// such problems (a broken metadata file, an expired certificate, metadata
+// of another directory) do not go away by themselves: the user is told
+// that their organisation's administrator must act, with the reference
+// that finds the log line. Only metadata that may still arrive (its URL has
+// not answered yet) asks them to try again later.
 func (p *Provider) notReady(w http.ResponseWriter, r *http.Request, t *Tenant) {
-	p.log.LogAttrs(r.Context(), slog.LevelWarn, "tenant not ready: no IdP metadata",
-		slog.String("tenant", t.ID), slog.String("correlation_id", correlation.FromContext(r.Context())))
-	w.Header().Set("Retry-After", "60")
-	page.Write(w, r, page.Errorf(http.StatusServiceUnavailable, "Sign-in for your organisation is temporarily unavailable. Please try again in a few minutes.", nil))
+	problem, transient := "no IdP metadata", false
+	if p.problem != nil {
+		problem, transient = p.problem(t.ID)
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "login refused: tenant not ready",
+		slog.String("tenant", t.ID), slog.String("problem", problem), slog.Bool("transient", transient),
+		slog.String("correlation_id", correlation.FromContext(r.Context())))
+	if transient {
+		w.Header().Set("Retry-After", "60")
+		page.Write(w, r, page.Errorf(http.StatusServiceUnavailable, "Sign-in for your organisation is temporarily unavailable. Please try again in a few minutes.", nil))
+		return
+	}
+	page.Write(w, r, page.Errorf(http.StatusServiceUnavailable,
+		"Sign-in for your organisation cannot work until your organisation's administrator fixes its set-up. Please tell your IT support team, and quote the reference below.", nil))
 }
 
 // internalError logs an unexpected failure and shows a generic page.

@@ -64,6 +64,13 @@ type Options struct {
 	DebugAssertionTenant string
 	// Metrics must not be nil.
 	Metrics *Metrics
+	// TenantProblem, if set, says why a tenant has no IdP metadata, for
+	// the log, and whether it is transient: its metadata URL has not
+	// answered yet, and it may by itself. Its users are then asked to try
+	// again later; otherwise (and when TenantProblem is nil) the page says
+	// that their organisation's administrator must act. It is set once, by
+	// New; Reconfigure ignores it.
+	TenantProblem func(tenant string) (problem string, transient bool)
 }
 
 // Provider serves the gateway's SAML endpoints for every tenant and
@@ -78,6 +85,7 @@ type Provider struct {
 	dsigClock *dsig.Clock
 	log       *slog.Logger
 	metrics   *Metrics
+	problem   func(tenant string) (string, bool)
 
 	// tenants is swapped as a whole on reload; requests in flight keep the
 	// table they started with.
@@ -122,6 +130,7 @@ func New(o Options) (*Provider, error) {
 		clock:   o.Clock,
 		log:     o.Logger,
 		metrics: o.Metrics,
+		problem: o.TenantProblem,
 	}
 	p.settings.Store(st)
 	if p.clock == nil {

@@ -108,7 +108,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	cfg, err := config.Load(path, os.LookupEnv)
-	if err != nil {
+	if err := config.Global(err); err != nil {
+		// Tenant problems do not stop the start: the gateway logs them,
+		// and serves every other tenant.
 		printProblems(stderr, path, err)
 		return errReported
 	}

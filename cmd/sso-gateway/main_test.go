@@ -206,9 +206,10 @@ tenants:
 		"  session.keys[0].hash_key: decodes to 31 bytes",
 		`  tenants[4].id: "a/b" is not URL-safe`,
 		"  tenants[4].idp_metadata_url: must use https",
-		"  tenants[6].idp_metadata_file: file " + filepath.Join(d.dir, "nowhere.xml") + " does not exist",
-		// Found by loading the metadata.
-		"  tenants[0].idp_metadata_file: unusable IdP metadata: no signing certificate is valid now (the latest expired 2026-11-16)",
+		// Found by loading the metadata: tenant problems, which check
+		// reports as strictly as the others.
+		"  tenants[6].idp_metadata_file: read IdP metadata: file " + filepath.Join(d.dir, "nowhere.xml") + " does not exist",
+		"  tenants[0].idp_metadata_file: unusable IdP metadata: no signing certificate is valid now: every one has expired, the newest",
 		`  tenants[1].idp_metadata_file: unusable IdP metadata: entityID "https://sts.windows.net/{tenantid}/" is Entra's tenant-independent template`,
 		"  tenants[2].idp_metadata_file: unusable IdP metadata: not SAML metadata",
 		"  tenants[5].idp_metadata_url: fetch IdP metadata: HTTP status 404 Not Found",

@@ -35,7 +35,7 @@ tenants:
 		"tenant acme (ready: yes)",
 		"Identifier (Entity ID): https://acme.cloudimanage.example/auth/api/v1/saml/login/acme",
 		"Reply URL (ACS URL):    https://acme.cloudimanage.example/auth/api/v1/saml/login/acme",
-		"Sign on URL:            https://acme.cloudimanage.example/",
+		"Sign on URL:            https://acme.cloudimanage.example\n",
 		"tenant contoso (ready: yes)",
 		"Identifier (Entity ID): https://cloudimanage.example/auth/api/v1/saml/login/contoso",
 		"Logout URL:             https://cloudimanage.example/auth/api/v1/saml/slo/contoso",
@@ -54,7 +54,7 @@ tenants:
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 tenants are not ready") {
 		t.Fatalf("got %v, want an error counting the unready tenant", err)
 	}
-	if !strings.Contains(stdout.String(), "tenant contoso (ready: NO)") || !strings.Contains(stdout.String(), "Last error:             fetch IdP metadata: HTTP status 404") {
+	if !strings.Contains(stdout.String(), "tenant contoso (ready: NO)") || !strings.Contains(stdout.String(), "PROBLEM:                tenants[1].idp_metadata_url: fetch IdP metadata: HTTP status 404") {
 		t.Errorf("output does not explain the unready tenant:\n%s", stdout.String())
 	}
 }
