@@ -102,6 +102,8 @@ type state struct {
 	// loads is where each tenant's metadata comes from, and its problems,
 	// by tenant ID.
 	loads map[string]*tenantLoad
+	// hosts are the host names the gateway serves.
+	hosts hostSet
 }
 
 // Build assembles a gateway from cfg, which must have no global problems
@@ -193,6 +195,10 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	st := g.state.Load()
 	info := st.client.Resolve(r)
 	r = clientip.WithInfo(r, info)
+	if !st.hosts.serves(r.Host) {
+		g.otherHost(w, r, st)
+		return
+	}
 	if samlsp.OwnPath(r) {
 		release, refused := st.logins.Acquire(info.Client)
 		if refused != "" {
@@ -291,6 +297,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		client: clientip.New(cfg.TrustedProxies),
 		logins: inflight.New(cfg.Limits.LoginConcurrencyPerClient, cfg.Limits.LoginConcurrency),
 		loads:  byID,
+		hosts:  newHostSet(cfg),
 	})
 	g.files.keep(cfg)
 	g.logTenantProblems(ctx, cfg, byID)

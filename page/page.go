@@ -243,6 +243,23 @@ func titleFor(status int) string {
 	return "Request not accepted"
 }
 
+// IsNavigation reports whether r is a browser loading a page, which may be
+// redirected (to sign in, or to the canonical host). Sec-Fetch-Mode, when
+// the browser sends it, tells a navigation from a fetch() that happens to
+// accept HTML.
+func IsNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" && mode != "navigate" {
+		return false
+	}
+	if r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	return WantsHTML(r)
+}
+
 // WantsHTML reports whether r comes from a browser that would display an
 // HTML page: it accepts text/html.
 func WantsHTML(r *http.Request) bool {

@@ -71,6 +71,7 @@ type Proxy struct {
 	saml      http.Handler
 	auth      Authenticator
 	rp        *httputil.ReverseProxy
+	transport http.RoundTripper
 	log       *slog.Logger
 	metrics   *Metrics
 	accessLog bool
@@ -89,7 +90,7 @@ func New(o Options) (*Proxy, error) {
 	if transport == nil {
 		transport = NewTransport(timeout)
 	}
-	p := &Proxy{saml: o.SAML, auth: o.Auth, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog}
+	p := &Proxy{saml: o.SAML, auth: o.Auth, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -131,6 +132,15 @@ func New(o Options) (*Proxy, error) {
 		ErrorLog:       slog.NewLogLogger(p.log.Handler(), slog.LevelWarn),
 	}
 	return p, nil
+}
+
+// CloseIdleConnections closes the upstream connections that no request is
+// using. A configuration reload makes a new Proxy with a new transport, and
+// calls it on the one it replaces; requests in flight are not affected.
+func (p *Proxy) CloseIdleConnections() {
+	if c, ok := p.transport.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // NewTransport returns the upstream transport: many idle connections (the
@@ -265,7 +275,7 @@ func upgradeOf(r *http.Request) string {
 
 // unauthenticated answers a request without a valid session.
 func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request, st *requestState) {
-	if isNavigation(r) {
+	if page.IsNavigation(r) {
 		st.setOutcome(outcomeLoginRedirect)
 		p.auth.LoginRedirect(w, r)
 		return
@@ -276,22 +286,6 @@ func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request, st *requ
 		"login_url":      samlsp.SelectPath,
 		"correlation_id": correlation.FromContext(r.Context()),
 	})
-}
-
-// isNavigation reports whether r is a browser loading a page, which may be
-// redirected to sign in. Sec-Fetch-Mode, when the browser sends it, tells
-// a navigation from a fetch() that happens to accept HTML.
-func isNavigation(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" && mode != "navigate" {
-		return false
-	}
-	if r.Header.Get("Upgrade") != "" {
-		return false
-	}
-	return page.WantsHTML(r)
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {
