@@ -299,6 +299,11 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		loads:  byID,
 		hosts:  newHostSet(cfg),
 	})
+	if prev != nil {
+		// Requests in flight keep their connections; idle ones to the
+		// upstream would otherwise linger until their timeout.
+		prev.proxy.CloseIdleConnections()
+	}
 	g.files.keep(cfg)
 	g.logTenantProblems(ctx, cfg, byID)
 	return nil

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -365,5 +366,37 @@ func TestAllTenantsBrokenStaysReady(t *testing.T) {
 	e.build()
 	if rec := e.admin("/readyz"); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "0 of 1 tenants ready") {
 		t.Errorf("/readyz: got %d %q, want 200", rec.Code, rec.Body)
+	}
+}
+
+// TestReloadClosesIdleUpstreamConnections: the transport a reload
+// replaces does not keep its idle upstream connections open.
+func TestReloadClosesIdleUpstreamConnections(t *testing.T) {
+	t.Parallel()
+	e := newIsoEnv(t, "acme")
+	closed := make(chan struct{}, 16)
+	e.up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	e.writeIsoConfig(e.ids...)
+	e.build()
+	session, _ := e.signInAt("acme")
+	if rec := e.get("/x", session); rec.Code != http.StatusOK {
+		t.Fatalf("got %d", rec.Code)
+	}
+	select {
+	case <-closed:
+		t.Fatal("the upstream connection closed before the reload")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := e.gw.ReloadFile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle upstream connection of the replaced transport is still open")
 	}
 }
