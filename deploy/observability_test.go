@@ -857,8 +857,10 @@ func (g *obsGateway) tenant(t *testing.T, id string) *samlsp.Tenant {
 	return tn
 }
 
-// serve sends r through the public handler, with cookies.
+// serve sends r through the public handler, for public_url's host (the
+// gateway refuses others), with cookies.
 func (g *obsGateway) serve(r *http.Request, cookies ...*http.Cookie) *httptest.ResponseRecorder {
+	r.Host = "docs.example.com"
 	for _, c := range cookies {
 		r.AddCookie(c)
 	}

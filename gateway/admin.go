@@ -32,7 +32,8 @@ func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Ha
 }
 
 // serveReady answers 503 while draining; otherwise 200, listing every
-// tenant that is not ready or has a problem. A tenant's problem does not
+// tenant that is not ready, or serves its last good metadata because of a
+// tenant problem. A tenant's problem does not
 // fail the probe: every replica has the same configuration, so taking them
 // out of the load balancer would only take every other tenant down too,
 // and the tenant's users would not even see the page that tells them to
@@ -59,9 +60,10 @@ func (g *Gateway) serveReady(w http.ResponseWriter, _ *http.Request) {
 			body = fmt.Appendf(body, "tenant %s: not ready: %s\n", t.ID, problem)
 		case s.kept:
 			body = fmt.Appendf(body, "tenant %s: ready with its last good IdP metadata; problem: %s\n", t.ID, strings.Join(s.problems, "; "))
-		case len(s.problems) > 0:
-			body = fmt.Appendf(body, "tenant %s: ready; problem: %s\n", t.ID, strings.Join(s.problems, "; "))
 		}
+		// A ready tenant whose metadata URL fails keeps working with
+		// its last good document: /tenants and
+		// SSOGatewayIdPMetadataRefreshFailing tell about it.
 		if s.ready {
 			ready++
 		}
