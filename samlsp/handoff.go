@@ -42,20 +42,24 @@ import (
 //
 // An IdP-initiated login has no K: it lands on the tenant's first host,
 // bound to no browser, like any unsolicited SAML response.
+//
+// Signing out on a tenant host is handed to the SLO host the same way
+// (handLogout), since the IdP's LogoutResponse comes back there.
 
 // HandoffPath is where a login verified on another host is completed.
 const HandoffPath = PathPrefix + "handoff"
 
 const (
-	// handoffTTL is how long a handoff token may take from the ACS host
-	// to the tenant host: one redirect.
+	// handoffTTL is how long a handoff token (or a handed-over logout) may
+	// take from the ACS host to the tenant host: one redirect.
 	handoffTTL = 2 * time.Minute
 	// handoffBindCookie + K is the binding cookie on the tenant host.
 	handoffBindCookie = CookiePrefix + "ho_"
-	// handoffTokenName is the name tokens are encoded under. No cookie
-	// has it, so no cookie value can be replayed as a token, nor a token
-	// as a cookie.
-	handoffTokenName = CookiePrefix + "handoff"
+	// handoffTokenName and logoutHandoffName are the names tokens are
+	// encoded under. No cookie has them, so no cookie value can be
+	// replayed as a token, nor a token as a cookie.
+	handoffTokenName  = CookiePrefix + "handoff"
+	logoutHandoffName = CookiePrefix + "logout_handoff"
 	// handoffReplayPrefix keeps token IDs apart from assertion IDs in the
 	// replay cache, which prefixes those with "<tenant> ": a Customer_ID
 	// never contains ':'.
@@ -125,10 +129,31 @@ type handoffToken struct {
 	Expires int64    `json:"exp"`
 }
 
+// logoutHandoff carries a sign-out from a tenant host to the SLO host,
+// where the LogoutRequest is made and its answer awaited.
+type logoutHandoff struct {
+	Tenant       string `json:"t"`
+	NameID       string `json:"n"`
+	NameIDFormat string `json:"nf,omitempty"`
+	SessionIndex string `json:"si,omitempty"`
+	// Host is the tenant host the user signed out on, where the
+	// signed-out page is shown in the end.
+	Host    string `json:"h"`
+	Expires int64  `json:"exp"`
+}
+
 // samlHost is the host name of the tenant's ACS URL, lower case: where the
 // IdP posts.
 func (t *Tenant) samlHost() string {
 	return strings.TrimSuffix(strings.ToLower(t.ACSURL.Hostname()), ".")
+}
+
+// sloHost is the host name of the tenant's SLO URL, lower case, or "".
+func (t *Tenant) sloHost() string {
+	if t.SLOURL == nil {
+		return ""
+	}
+	return strings.TrimSuffix(strings.ToLower(t.SLOURL.Hostname()), ".")
 }
 
 // hostURL is path on host, with the scheme and port of the tenant's SAML
@@ -468,4 +493,66 @@ func hostList(t *Tenant) string {
 		return "(tenant gone)"
 	}
 	return "[" + strings.Join(t.Hosts, " ") + "]"
+}
+
+// handLogout hands the sign-out of a session on the tenant host here to the
+// tenant's SLO host, whose tracking cookie the IdP's LogoutResponse must
+// find. The session here has ended already.
+func (p *Provider) handLogout(w http.ResponseWriter, r *http.Request, t *Tenant, s *Session, here string) {
+	value, err := p.s().codec.encode(logoutHandoffName, logoutHandoff{
+		Tenant: t.ID, NameID: s.NameID, NameIDFormat: s.NameIDFormat, SessionIndex: s.SessionIndex,
+		Host: here, Expires: p.clock.Now().Add(handoffTTL).Unix(),
+	})
+	if err != nil {
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "cannot hand the logout to the SLO host; signed out locally",
+			slog.String("tenant", t.ID), slog.String("error", err.Error()))
+		p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
+		p.signedOut(w, r)
+		return
+	}
+	u := url.URL{Scheme: t.SLOURL.Scheme, Host: t.SLOURL.Host, Path: LogoutPath, RawQuery: url.Values{paramToken: {value}}.Encode()}
+	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// serveHandedLogout, on the SLO host, sends the IdP the LogoutRequest of a
+// sign-out handed over from a tenant host. Nothing here is signed in or
+// out: the session ended on the tenant host, and a session the browser
+// has on this host is left alone. A token that is not valid ends the
+// logout locally. Tokens are not single-use: the worst one can do is ask
+// the IdP to sign its user out again.
+func (p *Provider) serveHandedLogout(w http.ResponseWriter, r *http.Request) {
+	var lt logoutHandoff
+	if err := p.s().codec.decode(logoutHandoffName, r.URL.Query().Get(paramToken), &lt); err != nil {
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "handed-over logout refused: token not valid",
+			slog.String("error", err.Error()), slog.String("correlation_id", correlation.FromContext(r.Context())))
+		p.signedOut(w, r)
+		return
+	}
+	t, ok := p.tenants.Load().Get(lt.Tenant)
+	if !ok || !slices.Contains(t.Hosts, lt.Host) {
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "handed-over logout refused: tenant or host no longer configured",
+			slog.String("tenant", lt.Tenant), slog.String("correlation_id", correlation.FromContext(r.Context())))
+		p.signedOut(w, r)
+		return
+	}
+	st := t.current()
+	switch {
+	case !p.clock.Now().Before(time.Unix(lt.Expires, 0)), requestHost(r) != t.sloHost():
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "handed-over logout refused: expired, or not on the SLO host; signed out locally",
+			slog.String("tenant", t.ID), slog.String("correlation_id", correlation.FromContext(r.Context())))
+	case st == nil || st.idp.SLOURL == "":
+	default:
+		p.sendLogoutRequest(w, r, t, st, lt.NameID, lt.NameIDFormat, lt.SessionIndex, lt.Host)
+		return
+	}
+	p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
+	p.signedOutOn(w, r, t, lt.Host)
+}
+
+// signedOutOn sends the browser to the signed-out page on host, one of t's
+// hosts, whose "Sign in again" leads back there.
+func (p *Provider) signedOutOn(w http.ResponseWriter, r *http.Request, t *Tenant, host string) {
+	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, t.hostURL(host, LogoutPath).String(), http.StatusSeeOther)
 }

@@ -771,6 +771,157 @@ func TestHandoffPathIsOwn(t *testing.T) {
 	}
 }
 
+// TestHandoffLogout: signing out on a tenant host whose SLO URL is on
+// public_url ends the session there, hands the logout to the public host
+// (where the LogoutRequest is tracked and its answer arrives) and ends on
+// the signed-out page of the tenant host. A session of another tenant on
+// the public host is left alone.
+func TestHandoffLogout(t *testing.T) {
+	t.Parallel()
+	f := hostsFixture(t)
+	b := f.newJar()
+	l := f.loginFrom(b, acme, "https://"+acmeHost2+LoginPath+acme, func(r *samltest.Response) {
+		r.NameIDFormat = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+		r.SessionIndex = "_idp-session-acme"
+	})
+	b.get(l.handoff())
+	// Another tenant's session on the public host, in the same browser.
+	g := f.loginFrom(b, globex, "https://"+publicHost+LoginPath+globex, nil)
+	if sessionCookieOf(g.acs) == nil {
+		t.Fatalf("globex login on the public host: %d %s", g.acs.Code, g.acs.Body)
+	}
+
+	rec := b.get("https://" + acmeHost2 + LogoutPath)
+	loc, err := url.Parse(rec.Header().Get("Location"))
+	if err != nil || rec.Code != http.StatusFound || loc.Host != publicHost || loc.Path != LogoutPath || !loc.Query().Has(paramToken) {
+		t.Fatalf("logout on %s: got %d to %q, want 302 to %s on %s with a token", acmeHost2, rec.Code, loc, LogoutPath, publicHost)
+	}
+	if !clearsSession(rec) {
+		t.Errorf("session not cleared on %s: %q", acmeHost2, rec.Header().Values("Set-Cookie"))
+	}
+	if _, ok := b.authenticate(acmeHost2); ok {
+		t.Error("still signed in on the tenant host")
+	}
+
+	rec = b.get(loc.String())
+	if rec.Code != http.StatusFound {
+		t.Fatalf("handed-over logout: got %d, want 302 to the IdP: %s", rec.Code, rec.Body)
+	}
+	idpURL, _ := url.Parse(rec.Header().Get("Location"))
+	raw, err := testsaml.ParseRedirectRequest(idpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req crewsaml.LogoutRequest
+	if err := xml.Unmarshal(raw, &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.NameID == nil || req.NameID.Value != "b.simon@acme.example" || req.NameID.Format != "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" ||
+		req.SessionIndex == nil || req.SessionIndex.Value != "_idp-session-acme" {
+		t.Errorf("LogoutRequest: got NameID %+v SessionIndex %+v, want acme's b.simon, persistent, _idp-session-acme", req.NameID, req.SessionIndex)
+	}
+	if clearsSession(rec) {
+		t.Error("the handed-over logout cleared the public host's session")
+	}
+
+	answer := f.idps[acme].LogoutResponseURL(t, samltest.LogoutResponse{
+		Destination: f.tenant(acme).SLOURL.String(), InResponseTo: req.ID, RelayState: idpURL.Query().Get("RelayState"),
+	})
+	rec = b.get(answer.String())
+	if want := "https://" + acmeHost2 + LogoutPath; rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+		t.Fatalf("LogoutResponse: got %d to %q, want 303 to %q: %s", rec.Code, rec.Header().Get("Location"), want, rec.Body)
+	}
+	if got := f.logoutCount(acme, flowSP, "success"); got != 1 {
+		t.Errorf("sp logout successes: got %v, want 1", got)
+	}
+	page := b.get(rec.Header().Get("Location"))
+	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "You have been signed out") {
+		t.Errorf("signed-out page on %s: got %d: %s", acmeHost2, page.Code, page.Body)
+	}
+	if s, ok := b.authenticate(publicHost); !ok || s.Tenant != globex {
+		t.Errorf("the public host's globex session: got %+v (%v), want it kept", s, ok)
+	}
+}
+
+// TestHandedLogoutRefusals: a handed-over logout whose token is not valid,
+// is stale, or names a host the tenant no longer has sends no
+// LogoutRequest; the user still lands on a signed-out page.
+func TestHandedLogoutRefusals(t *testing.T) {
+	t.Parallel()
+	start := func(t *testing.T) (*fixture, string) {
+		f := hostsFixture(t)
+		b := f.newJar()
+		b.get(f.loginFrom(b, acme, "https://"+acmeHost+LoginPath+acme, nil).handoff())
+		rec := b.get("https://" + acmeHost + LogoutPath)
+		if rec.Code != http.StatusFound {
+			t.Fatalf("logout: got %d, want 302", rec.Code)
+		}
+		return f, rec.Header().Get("Location")
+	}
+	t.Run("tampered", func(t *testing.T) {
+		t.Parallel()
+		f, target := start(t)
+		q := mustQuery(t, target)
+		tok := []byte(q.Get(paramToken))
+		tok[10] ^= 1
+		rec := f.getWith("https://" + publicHost + LogoutPath + "?" + url.Values{paramToken: {string(tok)}}.Encode())
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You have been signed out") {
+			t.Errorf("got %d, want the signed-out page: %s", rec.Code, rec.Body)
+		}
+	})
+	t.Run("stale", func(t *testing.T) {
+		t.Parallel()
+		f, target := start(t)
+		f.clock.Advance(handoffTTL)
+		rec := f.getWith(target)
+		if want := "https://" + acmeHost + LogoutPath; rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+			t.Errorf("got %d to %q, want 303 to %q", rec.Code, rec.Header().Get("Location"), want)
+		}
+		if got := f.logoutCount(acme, flowSP, "local"); got != 1 {
+			t.Errorf("local sp logouts: got %v, want 1", got)
+		}
+	})
+	t.Run("host removed", func(t *testing.T) {
+		t.Parallel()
+		f, target := start(t)
+		f.withTenants(func(o *TenantOptions) {
+			if o.ID == acme {
+				o.Hosts = []string{acmeHost2}
+			}
+		})
+		rec := f.getWith(target)
+		if rec.Code != http.StatusOK || rec.Header().Get("Location") != "" {
+			t.Errorf("got %d to %q, want the signed-out page here", rec.Code, rec.Header().Get("Location"))
+		}
+	})
+	t.Run("on a tenant host", func(t *testing.T) {
+		t.Parallel()
+		f, target := start(t)
+		u, _ := url.Parse(target)
+		u.Host = acmeHost
+		rec := f.getWith(u.String())
+		if want := "https://" + acmeHost + LogoutPath; rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
+			t.Errorf("got %d to %q, want 303 to %q, no LogoutRequest", rec.Code, rec.Header().Get("Location"), want)
+		}
+	})
+	t.Run("IdP without single logout", func(t *testing.T) {
+		t.Parallel()
+		f := hostsFixture(t)
+		f.withoutIdPSLO(acme)
+		f.withTenants(func(o *TenantOptions) {
+			if o.ID == acme {
+				o.Hosts = []string{acmeHost}
+			}
+		})
+		b := f.newJar()
+		b.get(f.loginFrom(b, acme, "https://"+acmeHost+LoginPath+acme, nil).handoff())
+		rec := b.get("https://" + acmeHost + LogoutPath)
+		if rec.Code != http.StatusOK || !clearsSession(rec) || f.logoutCount(acme, flowSP, "local") != 1 {
+			t.Errorf("got %d, want the signed-out page on the tenant host at once, counted local", rec.Code)
+		}
+	})
+}
+
 // FuzzHandoff: arbitrary tokens at the handoff never sign anyone in, never
 // panic and never answer 5xx. The seeds include a real SP-initiated token,
 // which without its binding cookie is no login either.
