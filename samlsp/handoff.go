@@ -44,7 +44,9 @@ import (
 // bound to no browser, like any unsolicited SAML response.
 //
 // Signing out on a tenant host is handed to the SLO host the same way
-// (handLogout), since the IdP's LogoutResponse comes back there.
+// (handLogout), since the IdP's LogoutResponse comes back there; an
+// IdP-initiated logout at the SLO host passes through the tenant's hosts
+// (finishIDPLogout) to end the sessions there before it is answered.
 
 // HandoffPath is where a login verified on another host is completed.
 const HandoffPath = PathPrefix + "handoff"
@@ -55,11 +57,13 @@ const (
 	handoffTTL = 2 * time.Minute
 	// handoffBindCookie + K is the binding cookie on the tenant host.
 	handoffBindCookie = CookiePrefix + "ho_"
-	// handoffTokenName and logoutHandoffName are the names tokens are
-	// encoded under. No cookie has them, so no cookie value can be
-	// replayed as a token, nor a token as a cookie.
+	// handoffTokenName, logoutHandoffName and sloRelayName are the names
+	// tokens are encoded under. No cookie has them, so no cookie value can
+	// be replayed as a token, nor a token as a cookie, nor one kind of
+	// token as another.
 	handoffTokenName  = CookiePrefix + "handoff"
 	logoutHandoffName = CookiePrefix + "logout_handoff"
+	sloRelayName      = CookiePrefix + "slo_relay"
 	// handoffReplayPrefix keeps token IDs apart from assertion IDs in the
 	// replay cache, which prefixes those with "<tenant> ": a Customer_ID
 	// never contains ':'.
@@ -71,6 +75,7 @@ const (
 	paramHost       = "host" // the tenant host a login started on
 	paramHandoffKey = "ho"   // K, the binding cookie's key
 	paramToken      = "t"    // a handoff token
+	paramSLORelay   = "slo"  // an IdP-initiated logout on its way through the tenant's hosts
 )
 
 // Results of a handoff: the values of the result label of
@@ -555,4 +560,82 @@ func (p *Provider) serveHandedLogout(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) signedOutOn(w http.ResponseWriter, r *http.Request, t *Tenant, host string) {
 	page.SecurityHeaders(w.Header())
 	http.Redirect(w, r, t.hostURL(host, LogoutPath).String(), http.StatusSeeOther)
+}
+
+// sloRelay carries an IdP-initiated logout through the tenant's hosts, each
+// of which ends its own session, to the LogoutResponse.
+type sloRelay struct {
+	Tenant string `json:"t"`
+	// Hosts are the tenant hosts still to visit, in order.
+	Hosts []string `json:"hs"`
+	// Next is the LogoutResponse URL at the IdP, or "" to end on the
+	// signed-out page of the last host.
+	Next    string `json:"n,omitempty"`
+	Expires int64  `json:"exp"`
+}
+
+// finishIDPLogout ends an IdP-initiated logout for t, whose session here
+// has ended: at next (the LogoutResponse to the IdP), or the signed-out
+// page when next is "". A session on the tenant's other hosts is
+// host-only, out of reach from here: the browser visits each of them first.
+func (p *Provider) finishIDPLogout(w http.ResponseWriter, r *http.Request, t *Tenant, next string) {
+	here := requestHost(r)
+	rl := sloRelay{Tenant: t.ID, Next: next, Expires: p.clock.Now().Add(handoffTTL).Unix()}
+	for _, h := range t.Hosts {
+		if h != here {
+			rl.Hosts = append(rl.Hosts, h)
+		}
+	}
+	p.relaySLO(w, r, t, rl)
+}
+
+// relaySLO sends the browser to the next host of rl, or, when none is
+// left, to where the logout ends.
+func (p *Provider) relaySLO(w http.ResponseWriter, r *http.Request, t *Tenant, rl sloRelay) {
+	if len(rl.Hosts) > 0 {
+		u := t.hostURL(rl.Hosts[0], LogoutPath)
+		rl.Hosts = rl.Hosts[1:]
+		value, err := p.s().codec.encode(sloRelayName, rl)
+		if err == nil {
+			u.RawQuery = url.Values{paramSLORelay: {value}}.Encode()
+			page.SecurityHeaders(w.Header())
+			http.Redirect(w, r, u.String(), http.StatusFound)
+			return
+		}
+		p.log.LogAttrs(r.Context(), slog.LevelWarn, "cannot pass the IdP's logout to the tenant's hosts",
+			slog.String("tenant", t.ID), slog.String("error", err.Error()))
+	}
+	if rl.Next == "" {
+		p.signedOut(w, r)
+		return
+	}
+	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, rl.Next, http.StatusFound)
+}
+
+// serveSLORelay, on a tenant host, ends the session here as part of an
+// IdP-initiated logout and sends the browser on. Like any sign-out it ends
+// the session whatever the token says; only a valid token, for a tenant
+// that has this host, goes on (Next is where the IdP asked to be
+// answered, so it is followed only from a token the gateway made).
+func (p *Provider) serveSLORelay(w http.ResponseWriter, r *http.Request) {
+	p.clearSession(w, r)
+	var rl sloRelay
+	err := p.s().codec.decode(sloRelayName, r.URL.Query().Get(paramSLORelay), &rl)
+	t, ok := p.tenants.Load().Get(rl.Tenant)
+	switch {
+	case err != nil:
+	case !ok || !slices.Contains(t.Hosts, requestHost(r)):
+		err = errors.New("tenant gone, or this host is not one of its hosts")
+	case !p.clock.Now().Before(time.Unix(rl.Expires, 0)):
+		err = errors.New("expired")
+	default:
+		// Hosts a reload took away are skipped.
+		rl.Hosts = slices.DeleteFunc(rl.Hosts, func(h string) bool { return !slices.Contains(t.Hosts, h) })
+		p.relaySLO(w, r, t, rl)
+		return
+	}
+	p.log.LogAttrs(r.Context(), slog.LevelWarn, "IdP logout relay refused; signed out here",
+		slog.String("error", err.Error()), slog.String("correlation_id", correlation.FromContext(r.Context())))
+	p.signedOut(w, r)
 }

@@ -922,6 +922,138 @@ func TestHandedLogoutRefusals(t *testing.T) {
 	})
 }
 
+// TestIDPInitiatedLogoutOnTenantHosts: an IdP-initiated logout at the SLO
+// URL on public_url passes through every host of the tenant, each of which
+// ends its session, before the IdP is answered; one that does not validate
+// ends the sessions too, on the signed-out page. A relay token is followed
+// only while it is intact, fresh and for the tenant's hosts.
+func TestIDPInitiatedLogoutOnTenantHosts(t *testing.T) {
+	t.Parallel()
+	signedIn := func(t *testing.T) (*fixture, *jar) {
+		f := hostsFixture(t)
+		b := f.newJar()
+		for _, h := range []string{acmeHost, acmeHost2} {
+			b.get(f.loginFrom(b, acme, "https://"+h+LoginPath+acme, nil).handoff())
+			if _, ok := b.authenticate(h); !ok {
+				t.Fatalf("not signed in on %s", h)
+			}
+		}
+		return f, b
+	}
+	// follow follows the gateway's redirects from rawURL until one leaves
+	// the gateway (or a page is shown), and returns the hosts passed and
+	// the last answer.
+	follow := func(t *testing.T, b *jar, rawURL string) ([]string, *httptest.ResponseRecorder, *url.URL) {
+		var hosts []string
+		target, _ := url.Parse(rawURL)
+		for range 5 {
+			rec := b.get(target.String())
+			if rec.Code != http.StatusFound {
+				return hosts, rec, nil
+			}
+			loc, err := target.Parse(rec.Header().Get("Location"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loc.Path != LogoutPath {
+				return hosts, rec, loc
+			}
+			hosts = append(hosts, loc.Host)
+			target = loc
+		}
+		t.Fatalf("more than 5 redirects: %v", hosts)
+		return nil, nil, nil
+	}
+
+	t.Run("valid", func(t *testing.T) {
+		t.Parallel()
+		f, b := signedIn(t)
+		u, lr := f.idpLogoutRequest(acme, nil)
+		hosts, _, final := follow(t, b, u.String())
+		if strings.Join(hosts, " ") != acmeHost+" "+acmeHost2 {
+			t.Errorf("passed through %q, want %s then %s", hosts, acmeHost, acmeHost2)
+		}
+		if final == nil {
+			t.Fatal("the logout did not end at the IdP")
+		}
+		raw, err := testsaml.ParseRedirectResponse(final)
+		if err != nil {
+			t.Fatalf("LogoutResponse: %v", err)
+		}
+		var resp crewsaml.LogoutResponse
+		if err := xml.Unmarshal(raw, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if got := final.Scheme + "://" + final.Host + final.Path; got != f.tenant(acme).IDP().SLOURL || resp.InResponseTo != lr.ID {
+			t.Errorf("got a LogoutResponse to %q in response to %q, want %q and %q", got, resp.InResponseTo, f.tenant(acme).IDP().SLOURL, lr.ID)
+		}
+		for _, h := range []string{acmeHost, acmeHost2} {
+			if _, ok := b.authenticate(h); ok {
+				t.Errorf("still signed in on %s", h)
+			}
+		}
+		if got := f.logoutCount(acme, flowIDP, "success"); got != 1 {
+			t.Errorf("idp logout successes: got %v, want 1", got)
+		}
+	})
+	t.Run("not valid", func(t *testing.T) {
+		t.Parallel()
+		f, b := signedIn(t)
+		u, _ := f.idpLogoutRequest(acme, func(r *samltest.LogoutRequest) { r.Unsigned = true })
+		hosts, last, final := follow(t, b, u.String())
+		if len(hosts) != 2 || final != nil || last.Code != http.StatusOK || !strings.Contains(last.Body.String(), "You have been signed out") {
+			t.Errorf("got hosts %q, final %v, status %d; want both hosts, then the signed-out page", hosts, final, last.Code)
+		}
+		for _, h := range []string{acmeHost, acmeHost2} {
+			if _, ok := b.authenticate(h); ok {
+				t.Errorf("still signed in on %s", h)
+			}
+		}
+	})
+	relay := func(t *testing.T, f *fixture) string {
+		u, _ := f.idpLogoutRequest(acme, nil)
+		rec := f.getWith(u.String())
+		loc := rec.Header().Get("Location")
+		if rec.Code != http.StatusFound || !strings.HasPrefix(loc, "https://"+acmeHost+LogoutPath+"?"+paramSLORelay+"=") {
+			t.Fatalf("got %d to %q, want 302 to the relay on %s", rec.Code, loc, acmeHost)
+		}
+		return loc
+	}
+	for _, c := range []struct {
+		name   string
+		change func(t *testing.T, f *fixture, target string) string
+	}{
+		{"tampered", func(t *testing.T, f *fixture, target string) string {
+			q := mustQuery(t, target)
+			tok := []byte(q.Get(paramSLORelay))
+			tok[12] ^= 1
+			return "https://" + acmeHost + LogoutPath + "?" + url.Values{paramSLORelay: {string(tok)}}.Encode()
+		}},
+		{"a handed-over logout token as a relay", func(t *testing.T, f *fixture, target string) string {
+			v, _ := f.p.s().codec.encode(logoutHandoffName, sloRelay{Tenant: acme, Next: "https://evil.example/", Expires: f.clock.Now().Add(time.Minute).Unix()})
+			return "https://" + acmeHost + LogoutPath + "?" + url.Values{paramSLORelay: {v}}.Encode()
+		}},
+		{"stale", func(t *testing.T, f *fixture, target string) string {
+			f.clock.Advance(handoffTTL)
+			return target
+		}},
+		{"on another tenant's host", func(t *testing.T, f *fixture, target string) string {
+			u, _ := url.Parse(target)
+			u.Host = initechHost
+			return u.String()
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := hostsFixture(t)
+			rec := f.getWith(c.change(t, f, relay(t, f)))
+			if rec.Code != http.StatusOK || rec.Header().Get("Location") != "" || !clearsSession(rec) {
+				t.Errorf("got %d to %q, want the signed-out page here, the session cleared", rec.Code, rec.Header().Get("Location"))
+			}
+		})
+	}
+}
+
 // FuzzHandoff: arbitrary tokens at the handoff never sign anyone in, never
 // panic and never answer 5xx. The seeds include a real SP-initiated token,
 // which without its binding cookie is no login either.

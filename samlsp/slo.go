@@ -46,9 +46,14 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
 		return
 	}
-	if r.URL.Query().Has(paramToken) {
+	switch q := r.URL.Query(); {
+	case q.Has(paramToken):
 		// A sign-out handed over from a tenant host (handoff.go).
 		p.serveHandedLogout(w, r)
+		return
+	case q.Has(paramSLORelay):
+		// An IdP-initiated logout passing through the tenant's hosts.
+		p.serveSLORelay(w, r)
 		return
 	}
 	s, ok := p.Authenticate(r)
@@ -243,18 +248,17 @@ func (p *Provider) logoutRequest(w http.ResponseWriter, r *http.Request, t *Tena
 			slog.String("tenant", t.ID), slog.String("error", privateError(err)),
 			slog.String("correlation_id", correlation.FromContext(r.Context())))
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "failure").Inc()
-		p.signedOut(w, r)
+		p.finishIDPLogout(w, r, t, "")
 		return
 	}
 	u, err := st.sp.MakeRedirectLogoutResponse(req.ID, r.Form.Get("RelayState"))
 	if err != nil || st.idp.SLOURL == "" {
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "local").Inc()
-		p.signedOut(w, r)
+		p.finishIDPLogout(w, r, t, "")
 		return
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "success").Inc()
-	page.SecurityHeaders(w.Header())
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	p.finishIDPLogout(w, r, t, u.String())
 }
 
 // entraLoginIssuer returns a ServiceProvider that expects Entra's
