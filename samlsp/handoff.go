@@ -379,9 +379,6 @@ func (p *Provider) serveHandoff(w http.ResponseWriter, r *http.Request) {
 		result, cause = handoffUnbound, errors.New("no binding cookie of this login in the browser")
 	}
 	if result != "" {
-		if !known {
-			t = nil
-		}
 		p.refuseHandoff(w, r, t, tok.Return, result, cause)
 		return
 	}
