@@ -161,9 +161,15 @@ type Tenant struct {
 	MetadataSigners []*x509.Certificate
 	// Hosts are host names (lower case, no port) that belong to this
 	// tenant alone: a request to one signs in with this tenant directly,
-	// and only this tenant's sessions are valid there. The first is where
-	// sign-in happens: the tenant's entity ID and Reply URL use it.
+	// and only this tenant's sessions are valid there. Logins that start
+	// on one complete there. The first is the tenant's Sign on URL.
 	Hosts []string
+	// SAMLURLsOnHost moves the tenant's Identifier (entity ID), Reply URL
+	// and Logout URL from public_url to its first host. False (the
+	// default) keeps them on public_url whatever the hosts, so that adding
+	// hosts never changes what the Entra application is configured with.
+	// Only set with Hosts.
+	SAMLURLsOnHost bool
 	// EmailDomains map a work email to this tenant on the sign-in page;
 	// lower case.
 	EmailDomains []string

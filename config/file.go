@@ -70,6 +70,7 @@ type tenantFile struct {
 	IDPMetadataRefresh string            `yaml:"idp_metadata_refresh_interval"`
 	IDPMetadataSigner  string            `yaml:"idp_metadata_signing_cert"`
 	Hosts              []string          `yaml:"hosts"`
+	SAMLURLsOnHost     *bool             `yaml:"saml_urls_on_host"`
 	EmailDomains       []string          `yaml:"email_domains"`
 	AllowedGroups      []string          `yaml:"allowed_groups"`
 	AllowIDPInitiated  *bool             `yaml:"allow_idp_initiated"`

@@ -703,6 +703,12 @@ func (v *validator) tenants(path string, fs []tenantFile) []Tenant {
 				t.Hosts = append(t.Hosts, h)
 			}
 		}
+		if f.SAMLURLsOnHost != nil && *f.SAMLURLsOnHost {
+			if len(f.Hosts) == 0 {
+				v.add(p+".saml_urls_on_host", "needs hosts: the Identifier, Reply URL and Logout URL move to the first of them")
+			}
+			t.SAMLURLsOnHost = true
+		}
 		for j, d := range f.EmailDomains {
 			dp := fmt.Sprintf("%s.email_domains[%d]", p, j)
 			d = strings.ToLower(strings.TrimSpace(d))

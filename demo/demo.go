@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -233,6 +234,9 @@ type ConfigOptions struct {
 	Listen      string
 	AdminListen string
 	Upstream    string
+	// TenantHosts gives demo tenants, by ID, hosts of their own (the
+	// tenant's hosts key); nil gives none.
+	TenantHosts map[string][]string
 }
 
 // WriteConfig writes an SP key pair, the IdP's federation metadata and a
@@ -281,6 +285,9 @@ tenants:
     allow_idp_initiated: true
     default_relay_state: /
 `, t.ID, DirectoryID, t.EmailDomain)
+		if hosts := o.TenantHosts[t.ID]; len(hosts) > 0 {
+			cfg += fmt.Sprintf("    hosts: [%s]\n", strings.Join(hosts, ", "))
+		}
 	}
 	name := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(name, []byte(cfg), 0o600); err != nil {

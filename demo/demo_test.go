@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
@@ -222,6 +223,37 @@ func TestDemo(t *testing.T) {
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestWriteConfigTenantHosts: ConfigOptions.TenantHosts become the tenants'
+// hosts in the generated config, which loads.
+func TestWriteConfigTenantHosts(t *testing.T) {
+	t.Parallel()
+	idpURL, _ := url.Parse("http://127.0.0.1:8081")
+	identity, err := NewIdP(idpURL, "secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, err := WriteConfig(t.TempDir(), ConfigOptions{
+		PublicURL:   "http://127.0.0.1:8080",
+		Listen:      "127.0.0.1:8080",
+		AdminListen: "127.0.0.1:9090",
+		Upstream:    "http://127.0.0.1:8082",
+		TenantHosts: map[string][]string{"fabrikam": {"docs.fabrikam.test", "fabrikam.example.net"}},
+	}, identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(name, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("generated config: %v", err)
+	}
+	for _, tn := range cfg.Tenants {
+		want := map[string]string{"contoso": "", "fabrikam": "docs.fabrikam.test fabrikam.example.net"}[tn.ID]
+		if got := strings.Join(tn.Hosts, " "); got != want {
+			t.Errorf("tenant %s hosts: got %q, want %q", tn.ID, got, want)
 		}
 	}
 }

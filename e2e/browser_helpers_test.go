@@ -84,9 +84,11 @@ func startBrowser(t *testing.T, s *stack) *tab {
 			"(install the Debian package chromium, or set CHROMIUM to the browser's path)", path, err)
 	}
 	output, trail := &syncbuf.Buffer{}, &syncbuf.Buffer{}
-	opts := append(browserFlags(t.TempDir(),
-		"MAP "+gatewayHost+" 127.0.0.1, MAP "+idpHost+" 127.0.0.1",
-		s.caSPKI),
+	rules := "MAP " + gatewayHost + " 127.0.0.1, MAP " + idpHost + " 127.0.0.1"
+	for _, h := range s.tenantHosts {
+		rules += ", MAP " + h + " 127.0.0.1"
+	}
+	opts := append(browserFlags(t.TempDir(), rules, s.caSPKI),
 		chromedp.ExecPath(path),
 		chromedp.CombinedOutput(output),
 	)

@@ -43,8 +43,11 @@ const (
 type stack struct {
 	gatewayURL string // https://cloudimanage.test:<port>
 	idpURL     string // https://login.entra.test:<port>
-	password   string // B.Simon's
-	registry   *prometheus.Registry
+	// tenantHosts are the hosts tenants own (stackOptions.tenantHosts),
+	// served by the gateway's listener with certificates of their own.
+	tenantHosts []string
+	password    string // B.Simon's
+	registry    *prometheus.Registry
 	// caSPKI is base64(SHA-256(SubjectPublicKeyInfo)) of the test CA, for
 	// Chromium's --ignore-certificate-errors-spki-list.
 	caSPKI string
@@ -53,11 +56,27 @@ type stack struct {
 	log *syncbuf.Buffer
 }
 
+// stackOptions change the stack startStackWith starts.
+type stackOptions struct {
+	// users are IdP users besides B.Simon; their empty passwords become
+	// the stack's.
+	users []idp.User
+	// tenantHosts gives demo tenants, by ID, hosts of their own.
+	tenantHosts map[string][]string
+}
+
 // startStack starts the upstream, the IdP (with B.Simon and any extra
 // users, whose empty passwords become the stack's) and the gateway on
 // 127.0.0.1, and stops them when the test ends.
 func startStack(t *testing.T, extra ...idp.User) *stack {
 	t.Helper()
+	return startStackWith(t, stackOptions{users: extra})
+}
+
+// startStackWith is startStack as o says.
+func startStackWith(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	extra := o.users
 	s := &stack{
 		password: rand.Text(),
 		registry: prometheus.NewRegistry(),
@@ -114,6 +133,7 @@ func startStack(t *testing.T, extra ...idp.User) *stack {
 		Listen:      gatewayLn.Addr().String(),
 		AdminListen: "127.0.0.1:0",
 		Upstream:    upstream.URL,
+		TenantHosts: o.tenantHosts,
 	}, identity)
 	if err != nil {
 		t.Fatal(err)
@@ -134,9 +154,29 @@ func startStack(t *testing.T, extra ...idp.User) *stack {
 		t.Fatal(err)
 	}
 
-	serveTLS(t, idpLn, identity, ca.leaf(t, idpHost), serverLog)
-	serveTLS(t, gatewayLn, gw.PublicHandler(), ca.leaf(t, gatewayHost), serverLog)
+	// One listener, one certificate per host (chosen by SNI), as an
+	// ingress with several host names would serve the gateway.
+	certs := []tls.Certificate{ca.leaf(t, gatewayHost)}
+	for _, hosts := range o.tenantHosts {
+		for _, h := range hosts {
+			s.tenantHosts = append(s.tenantHosts, h)
+			certs = append(certs, ca.leaf(t, h))
+		}
+	}
+	serveTLS(t, idpLn, identity, serverLog, ca.leaf(t, idpHost))
+	serveTLS(t, gatewayLn, gw.PublicHandler(), serverLog, certs...)
 	return s
+}
+
+// hostURL is the gateway's URL on host, one of the stack's tenant hosts:
+// the same port as gatewayURL.
+func (s *stack) hostURL(t *testing.T, host string) string {
+	t.Helper()
+	u, err := url.Parse(s.gatewayURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "https://" + net.JoinHostPort(host, u.Port())
 }
 
 func listen(t *testing.T) net.Listener {
@@ -152,15 +192,16 @@ func port(ln net.Listener) string {
 	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// serveTLS serves h over TLS with cert on ln until the test ends.
-func serveTLS(t *testing.T, ln net.Listener, h http.Handler, cert tls.Certificate, errorLog *log.Logger) {
+// serveTLS serves h over TLS with certs (the one for the name the client
+// asks for) on ln until the test ends.
+func serveTLS(t *testing.T, ln net.Listener, h http.Handler, errorLog *log.Logger, certs ...tls.Certificate) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Listener.Close() // the one NewUnstartedServer made; ln replaces it
 	srv.Listener = ln
 	srv.Config.ErrorLog = errorLog
 	srv.Config.ReadHeaderTimeout = 10 * time.Second
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.TLS = &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 }

@@ -335,7 +335,7 @@ func (g *Gateway) logTenantProblems(ctx context.Context, cfg *config.Config, loa
 }
 
 // TenantOptions derives each tenant's service provider settings from the
-// configuration: its URLs under public_url, the shared SP key pair, and the
+// configuration: its URLs under TenantBase, the shared SP key pair, and the
 // tenant's policy. files holds the metadata of file tenants, by index; URL
 // tenants start without metadata.
 func TenantOptions(cfg *config.Config, files []*metadata.IDP) []samlsp.TenantOptions {
@@ -367,16 +367,33 @@ func TenantOptions(cfg *config.Config, files []*metadata.IDP) []samlsp.TenantOpt
 	return out
 }
 
-// TenantBase is the origin a tenant's users sign in at: public_url, or
-// with the tenant's first host in place of public_url's host.
+// TenantBase is the origin of a tenant's SAML URLs (Identifier, Reply URL,
+// Logout URL, SP metadata): public_url, whatever the tenant's hosts, so that
+// adding hosts to a tenant never changes what its Entra application is
+// configured with. Only saml_urls_on_host moves them to the first host.
 func TenantBase(cfg *config.Config, t config.Tenant) *url.URL {
+	if !t.SAMLURLsOnHost || len(t.Hosts) == 0 {
+		return cfg.PublicURL
+	}
+	return hostBase(cfg, t.Hosts[0])
+}
+
+// SignOnBase is the origin a tenant's users sign in at, its Sign on URL:
+// the tenant's first host, or public_url for a tenant without hosts.
+func SignOnBase(cfg *config.Config, t config.Tenant) *url.URL {
 	if len(t.Hosts) == 0 {
 		return cfg.PublicURL
 	}
+	return hostBase(cfg, t.Hosts[0])
+}
+
+// hostBase is public_url with host in place of its host name (the port
+// stays: one listener serves every host).
+func hostBase(cfg *config.Config, host string) *url.URL {
 	u := *cfg.PublicURL
-	u.Host = t.Hosts[0]
+	u.Host = host
 	if port := cfg.PublicURL.Port(); port != "" {
-		u.Host = net.JoinHostPort(t.Hosts[0], port)
+		u.Host = net.JoinHostPort(host, port)
 	}
 	return &u
 }

@@ -142,6 +142,7 @@ func TestMetricsExported(t *testing.T) {
 		"sso_gateway_upstream_responses_total",
 		`sso_gateway_rejected_requests_total{reason="framing"} 0`,
 		`sso_gateway_login_throttled_total{scope="client"} 0`,
+		`sso_gateway_login_handoffs_total{result="unbound"} 0`,
 		`sso_gateway_build_info{goversion="go`,
 		"go_goroutines",
 		"process_cpu_seconds_total",

@@ -111,6 +111,15 @@ func TestLoginConcurrencyLimits(t *testing.T) {
 	if got := testutil.ToFloat64(tg.gw.metrics.throttled.WithLabelValues("client")); got != 1 {
 		t.Errorf(`throttled{scope="client"}: %v, want 1`, got)
 	}
+	// The login handoff on a tenant host is one of the SAML endpoints.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+samlsp.HandoffPath+"?t=x", nil)
+	req.Host = "acme.docs.example.com"
+	req.Header.Set("X-Forwarded-For", alice)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	} else if resp.Body.Close(); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("alice's handoff: got %d, want 429", resp.StatusCode)
+	}
 	resp, _ = postACS(t, addr, bob)
 	if resp.StatusCode == http.StatusTooManyRequests {
 		t.Errorf("bob was refused for alice's requests")

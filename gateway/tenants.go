@@ -61,7 +61,7 @@ func newReport(cfg *config.Config, t config.Tenant) TenantReport {
 		ID:            t.ID,
 		Identifier:    urls.EntityID,
 		ReplyURL:      urls.ACS.String(),
-		SignOnURL:     base.String(),
+		SignOnURL:     SignOnBase(cfg, t).String(),
 		LogoutURL:     urls.SLO.String(),
 		SPMetadataURL: urls.Metadata.String(),
 		Hosts:         nonNil(t.Hosts),

@@ -18,7 +18,9 @@ func TestTenantsPage(t *testing.T) {
 	rec := get(t, tg.gw.AdminHandler(), "/tenants")
 	for _, want := range []string{
 		"tenant acme (ready: yes)",
-		"Identifier (Entity ID): https://acme.docs.example.com/auth/api/v1/saml/login/acme",
+		// Hosts do not move the SAML URLs.
+		"Identifier (Entity ID): https://docs.example.com/auth/api/v1/saml/login/acme",
+		"Reply URL (ACS URL):    https://docs.example.com/auth/api/v1/saml/login/acme",
 		// As Entra's tutorial writes it: no trailing slash.
 		"Sign on URL:            https://acme.docs.example.com\n",
 		"IdP metadata:           file ",

@@ -66,29 +66,41 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		return
 	}
 
-	value, err := set.codec.encode(set.cookies.hostName(sessionCookie), s)
-	if err == nil {
-		err = set.cookies.writeSession(w, value, time.Unix(s.Expires, 0))
+	target := t.DefaultRelayState
+	if tracked != nil {
+		if tracked.ReturnTo != "" {
+			target = tracked.ReturnTo
+		}
+	} else if rs, ok := redirect.Local(r.PostForm.Get("RelayState")); ok {
+		// Entra sends the enterprise app's configured Relay State with
+		// IdP-initiated logins: a deep link into the upstream.
+		target = rs
+	}
+	if host := t.handoffHost(requestHost(r), tracked); host != "" {
+		// The session belongs on one of the tenant's hosts, whose
+		// host-only cookie a response from here cannot set: the
+		// tenant host completes the login (handoff.go).
+		target, err = p.handoffURL(t, s, host, tracked, target)
+	} else {
+		var value string
+		value, err = set.codec.encode(set.cookies.hostName(sessionCookie), s)
+		if err == nil {
+			err = set.cookies.writeSession(w, value, time.Unix(s.Expires, 0))
+		}
+		if err == nil {
+			if ck, err := p.rememberTenantCookie(t.ID); err == nil {
+				http.SetCookie(w, ck)
+			}
+		}
 	}
 	if err != nil {
 		p.fail(w, r, t, flow, assertion, failure(ReasonOther, http.StatusForbidden,
 			"Your account carries more information than this service can keep in a session. Ask your administrator to limit the groups and claims sent to this application.", err))
 		return
 	}
-	if ck, err := p.rememberTenantCookie(t.ID); err == nil {
-		http.SetCookie(w, ck)
-	}
-	target := t.DefaultRelayState
 	if tracked != nil {
 		http.SetCookie(w, set.cookies.expired(set.cookies.pathName(trackerCookie+r.PostForm.Get("RelayState")), t.acsPath))
-		if tracked.ReturnTo != "" {
-			target = tracked.ReturnTo
-		}
 		p.metrics.flowDuration.WithLabelValues(t.ID).Observe(p.clock.Since(time.Unix(tracked.Issued, 0)).Seconds())
-	} else if rs, ok := redirect.Local(r.PostForm.Get("RelayState")); ok {
-		// Entra sends the enterprise app's configured Relay State with
-		// IdP-initiated logins: a deep link into the upstream.
-		target = rs
 	}
 	p.metrics.logins.WithLabelValues(t.ID, flow, "success", "none").Inc()
 	p.audit(r, t, flow, "success", "none", assertion, nil)

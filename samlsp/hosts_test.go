@@ -20,9 +20,21 @@ const (
 )
 
 // hostsFixture is the fixture with acme and initech owning hosts, their
-// URLs on their first host as gateway.TenantBase makes them; globex and
-// legacy have no hosts.
-func hostsFixture(t *testing.T) *fixture {
+// SAML URLs on public_url as gateway.TenantBase makes them by default;
+// globex and legacy have no hosts.
+func hostsFixture(t testing.TB) *fixture {
+	t.Helper()
+	return newHostsFixture(t, false)
+}
+
+// hostsFixtureOnHost is hostsFixture with saml_urls_on_host: acme's and
+// initech's SAML URLs on their first host.
+func hostsFixtureOnHost(t testing.TB) *fixture {
+	t.Helper()
+	return newHostsFixture(t, true)
+}
+
+func newHostsFixture(t testing.TB, onHost bool) *fixture {
 	t.Helper()
 	f := newFixture(t)
 	f.withTenants(func(o *TenantOptions) {
@@ -34,7 +46,9 @@ func hostsFixture(t *testing.T) *fixture {
 		default:
 			return
 		}
-		o.URLs = TenantURLs(&url.URL{Scheme: "https", Host: o.Hosts[0]}, o.ID)
+		if onHost {
+			o.URLs = TenantURLs(&url.URL{Scheme: "https", Host: o.Hosts[0]}, o.ID)
+		}
 	})
 	return f
 }
@@ -70,7 +84,7 @@ func (f *fixture) signInAt(host, tenant string) string {
 
 func TestTenantURLsOnTheirHost(t *testing.T) {
 	t.Parallel()
-	f := hostsFixture(t)
+	f := hostsFixtureOnHost(t)
 	if got, want := f.tenant(acme).ACSURL.String(), "https://"+acmeHost+LoginPath+acme; got != want {
 		t.Errorf("acme ACS: got %q, want %q", got, want)
 	}
@@ -84,7 +98,7 @@ func TestTenantURLsOnTheirHost(t *testing.T) {
 // on its hosts.
 func TestSessionsBoundToHosts(t *testing.T) {
 	t.Parallel()
-	f := hostsFixture(t)
+	f := hostsFixtureOnHost(t)
 	sessions := map[string]string{
 		acme:    f.signInAt(acmeHost, acme),
 		initech: f.signInAt(initechHost, initech),

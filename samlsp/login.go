@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -26,16 +25,17 @@ const rememberTenantFor = 365 * 24 * time.Hour
 // HTTP-Redirect binding.
 func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	set := p.s()
-	if len(t.Hosts) > 0 && !slices.Contains(t.Hosts, requestHost(r)) {
-		// A tenant with hosts of its own signs in on its first host: the
-		// tracking cookie must be set where the IdP will post, and the
-		// session where the user will use it. The select page, a
-		// remembered tenant or a bookmark may start elsewhere.
-		u := *t.ACSURL
-		u.RawQuery = r.URL.RawQuery
-		page.SecurityHeaders(w.Header())
-		http.Redirect(w, r, u.String(), http.StatusFound)
-		return
+	var handoffHost, handoffKey string
+	if len(t.Hosts) > 0 {
+		// A tenant with hosts of its own: the tracking cookie must be
+		// set where the IdP will post, and the session where the user
+		// will use it, on one of the tenant's hosts (see handoff.go).
+		// The select page, a remembered tenant or a bookmark may start
+		// elsewhere.
+		var ok bool
+		if handoffHost, handoffKey, ok = p.routeLogin(w, r, t); !ok {
+			return
+		}
 	}
 	returnTo, ok := redirect.Local(r.URL.Query().Get("return_to"))
 	if !ok {
@@ -52,18 +52,20 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant)
 		return
 	}
 	key := newTrackerKey()
-	value, err := set.codec.encode(set.cookies.pathName(trackerCookie+key), trackedRequest{
+	tracked := trackedRequest{
 		Tenant:    t.ID,
 		RequestID: req.ID,
 		ReturnTo:  returnTo,
+		Host:      handoffHost,
+		Handoff:   handoffKey,
 		Issued:    p.clock.Now().Unix(),
-	})
+	}
+	value, err := set.codec.encode(set.cookies.pathName(trackerCookie+key), tracked)
 	if err != nil {
 		// A return_to near redirect.MaxLength can push the cookie over
 		// the size limit: log in without it rather than fail.
-		value, err = set.codec.encode(set.cookies.pathName(trackerCookie+key), trackedRequest{
-			Tenant: t.ID, RequestID: req.ID, Issued: p.clock.Now().Unix(),
-		})
+		tracked.ReturnTo = ""
+		value, err = set.codec.encode(set.cookies.pathName(trackerCookie+key), tracked)
 		if err != nil {
 			p.internalError(w, r, t, "encode tracking cookie", err)
 			return

@@ -19,6 +19,7 @@ type Metrics struct {
 	loginDuration *prometheus.HistogramVec
 	flowDuration  *prometheus.HistogramVec
 	logouts       *prometheus.CounterVec
+	handoffs      *prometheus.CounterVec // by result only: see handoff.go
 	// sessionRejections are looked up once: Authenticate runs on every
 	// request.
 	sessionRejections map[string]prometheus.Counter
@@ -68,7 +69,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{rejectInvalid, rejectExpired, rejectTenant, rejectHost, rejectPolicy} {
 		m.sessionRejections[r] = rejections.WithLabelValues(r)
 	}
-	reg.MustRegister(m.logins, m.loginStarts, m.loginDuration, m.flowDuration, m.logouts, rejections)
+	m.handoffs = newHandoffCounter()
+	reg.MustRegister(m.logins, m.loginStarts, m.loginDuration, m.flowDuration, m.logouts, rejections, m.handoffs)
 	return m
 }
 

@@ -92,13 +92,13 @@ func TestCompressibleSessionTooBig(t *testing.T) {
 	}
 }
 
-// TestHostTenantLoginMovesToItsHost: a login for a tenant with hosts of
-// its own, started on another host (the organisation page, a remembered
-// tenant), moves to the tenant's host first, so that the tracking cookie
-// is where the IdP posts; the login then completes there.
+// TestHostTenantLoginMovesToItsHost: with saml_urls_on_host, a login for a
+// tenant with hosts of its own, started on another host (the organisation
+// page, a remembered tenant), moves to the tenant's host first, so that the
+// tracking cookie is where the IdP posts; the login then completes there.
 func TestHostTenantLoginMovesToItsHost(t *testing.T) {
 	t.Parallel()
-	f := hostsFixture(t)
+	f := hostsFixtureOnHost(t)
 	req := httptest.NewRequest(http.MethodGet, LoginPath+acme+"?return_to=%2Fdocs", nil)
 	req.Host = "docs.example.com"
 	rec := f.serve(req)

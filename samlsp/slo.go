@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,7 +31,9 @@ const logoutTimeout = 5 * time.Minute
 type trackedLogout struct {
 	Tenant    string `json:"t"`
 	RequestID string `json:"id"`
-	Issued    int64  `json:"iat"`
+	// Host is the tenant host a handed-over sign-out started on, or "".
+	Host   string `json:"h,omitempty"`
+	Issued int64  `json:"iat"`
 }
 
 // serveLogout ends the session and, when the session's IdP has a
@@ -43,7 +46,16 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
 		return
 	}
-	set := p.s()
+	switch q := r.URL.Query(); {
+	case q.Has(paramToken):
+		// A sign-out handed over from a tenant host (handoff.go).
+		p.serveHandedLogout(w, r)
+		return
+	case q.Has(paramSLORelay):
+		// An IdP-initiated logout passing through the tenant's hosts.
+		p.serveSLORelay(w, r)
+		return
+	}
 	s, ok := p.Authenticate(r)
 	p.clearSession(w, r)
 	if !ok {
@@ -59,20 +71,35 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		p.signedOut(w, r)
 		return
 	}
-	var opts []crewsaml.LogoutRequestOption
-	if s.SessionIndex != "" {
-		opts = append(opts, crewsaml.WithSessionIndex(s.SessionIndex))
+	if here := requestHost(r); slices.Contains(t.Hosts, here) && here != t.sloHost() {
+		// The IdP answers at the SLO URL on another host, where a
+		// tracking cookie set here would not be sent.
+		p.handLogout(w, r, t, s, here)
+		return
 	}
-	req, err := st.sp.MakeLogoutRequest(st.idp.SLOURL, s.NameID, opts...)
+	p.sendLogoutRequest(w, r, t, st, s.NameID, s.NameIDFormat, s.SessionIndex, "")
+}
+
+// sendLogoutRequest sends the IdP a LogoutRequest for nameID and
+// sessionIndex, tracked in a cookie for the SLO endpoint. returnHost, if
+// not empty, is the tenant host the sign-out started on, where the
+// signed-out page is shown in the end.
+func (p *Provider) sendLogoutRequest(w http.ResponseWriter, r *http.Request, t *Tenant, st *tenantState, nameID, nameIDFormat, sessionIndex, returnHost string) {
+	set := p.s()
+	var opts []crewsaml.LogoutRequestOption
+	if sessionIndex != "" {
+		opts = append(opts, crewsaml.WithSessionIndex(sessionIndex))
+	}
+	req, err := st.sp.MakeLogoutRequest(st.idp.SLOURL, nameID, opts...)
 	if err == nil {
 		if req.NameID != nil {
 			// The NameID as the IdP issued it, format included (or none).
-			req.NameID.Format = s.NameIDFormat
+			req.NameID.Format = nameIDFormat
 		}
 		key := newTrackerKey()
 		name := set.cookies.pathName(logoutTrackerCookie + key)
 		var value string
-		value, err = set.codec.encode(name, trackedLogout{Tenant: t.ID, RequestID: req.ID, Issued: p.clock.Now().Unix()})
+		value, err = set.codec.encode(name, trackedLogout{Tenant: t.ID, RequestID: req.ID, Host: returnHost, Issued: p.clock.Now().Unix()})
 		if err == nil {
 			var target string
 			if u, uerr := st.sp.RedirectLogoutRequestURL(req, key); uerr == nil {
@@ -91,6 +118,10 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "cannot send a LogoutRequest to the IdP; signed out locally",
 		slog.String("tenant", t.ID), slog.String("error", err.Error()))
 	p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
+	if returnHost != "" {
+		p.signedOutOn(w, r, t, returnHost)
+		return
+	}
 	p.signedOut(w, r)
 }
 
@@ -145,6 +176,7 @@ func (p *Provider) logoutResponse(w http.ResponseWriter, r *http.Request, t *Ten
 	set := p.s()
 	key := r.Form.Get("RelayState")
 	var possible []string
+	var handedFrom string // the tenant host a handed-over sign-out started on
 	if validTrackerKey(key) {
 		name := set.cookies.pathName(logoutTrackerCookie + key)
 		if ck, err := r.Cookie(name); err == nil {
@@ -152,6 +184,7 @@ func (p *Provider) logoutResponse(w http.ResponseWriter, r *http.Request, t *Ten
 			if set.codec.decode(name, ck.Value, &tl) == nil && tl.Tenant == t.ID &&
 				p.clock.Now().Before(time.Unix(tl.Issued, 0).Add(logoutTimeout)) {
 				possible = []string{tl.RequestID}
+				handedFrom = tl.Host
 			}
 			http.SetCookie(w, set.cookies.expired(name, t.SLOURL.EscapedPath()))
 		}
@@ -175,6 +208,13 @@ func (p *Provider) logoutResponse(w http.ResponseWriter, r *http.Request, t *Ten
 			slog.String("correlation_id", correlation.FromContext(r.Context())))
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowSP, result).Inc()
+	if handedFrom != "" && slices.Contains(t.Hosts, handedFrom) {
+		// The session ended on the tenant host, where the signed-out
+		// page's "Sign in again" leads back to; a session this browser
+		// has here is another tenant's, and stays.
+		p.signedOutOn(w, r, t, handedFrom)
+		return
+	}
 	p.clearSession(w, r)
 	// To the signed-out page at a clean URL: reloading it must not post
 	// the IdP's message again.
@@ -208,18 +248,17 @@ func (p *Provider) logoutRequest(w http.ResponseWriter, r *http.Request, t *Tena
 			slog.String("tenant", t.ID), slog.String("error", privateError(err)),
 			slog.String("correlation_id", correlation.FromContext(r.Context())))
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "failure").Inc()
-		p.signedOut(w, r)
+		p.finishIDPLogout(w, r, t, "")
 		return
 	}
 	u, err := st.sp.MakeRedirectLogoutResponse(req.ID, r.Form.Get("RelayState"))
 	if err != nil || st.idp.SLOURL == "" {
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "local").Inc()
-		p.signedOut(w, r)
+		p.finishIDPLogout(w, r, t, "")
 		return
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "success").Inc()
-	page.SecurityHeaders(w.Header())
-	http.Redirect(w, r, u.String(), http.StatusFound)
+	p.finishIDPLogout(w, r, t, u.String())
 }
 
 // entraLoginIssuer returns a ServiceProvider that expects Entra's

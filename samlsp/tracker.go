@@ -19,7 +19,12 @@ type trackedRequest struct {
 	Tenant    string `json:"t"`
 	RequestID string `json:"id"`
 	ReturnTo  string `json:"r,omitempty"`
-	Issued    int64  `json:"iat"`
+	// Host and Handoff are set when the login started on one of the
+	// tenant's hosts while the IdP posts to another: the host to hand the
+	// login to, and the key of its binding cookie there (see handoff.go).
+	Host    string `json:"h,omitempty"`
+	Handoff string `json:"ho,omitempty"`
+	Issued  int64  `json:"iat"`
 }
 
 // maxTrackers bounds the tracking cookies a browser accumulates (for example

@@ -22,6 +22,10 @@ tenants:
   - id: acme
     idp_metadata_file: acme.xml
     hosts: [acme.cloudimanage.example]
+  - id: initech
+    idp_metadata_file: acme.xml
+    hosts: [initech.cloudimanage.example]
+    saml_urls_on_host: true
   - id: contoso
     idp_metadata_url: %s
     email_domains: [contoso.example]
@@ -33,9 +37,16 @@ tenants:
 	out := stdout.String()
 	for _, want := range []string{
 		"tenant acme (ready: yes)",
-		"Identifier (Entity ID): https://acme.cloudimanage.example/auth/api/v1/saml/login/acme",
-		"Reply URL (ACS URL):    https://acme.cloudimanage.example/auth/api/v1/saml/login/acme",
+		// Hosts do not move the SAML URLs...
+		"Identifier (Entity ID): https://cloudimanage.example/auth/api/v1/saml/login/acme",
+		"Reply URL (ACS URL):    https://cloudimanage.example/auth/api/v1/saml/login/acme",
 		"Sign on URL:            https://acme.cloudimanage.example\n",
+		"Logout URL:             https://cloudimanage.example/auth/api/v1/saml/slo/acme",
+		// ...unless saml_urls_on_host says so.
+		"tenant initech (ready: yes)",
+		"Identifier (Entity ID): https://initech.cloudimanage.example/auth/api/v1/saml/login/initech",
+		"Reply URL (ACS URL):    https://initech.cloudimanage.example/auth/api/v1/saml/login/initech",
+		"Sign on URL:            https://initech.cloudimanage.example\n",
 		"tenant contoso (ready: yes)",
 		"Identifier (Entity ID): https://cloudimanage.example/auth/api/v1/saml/login/contoso",
 		"Logout URL:             https://cloudimanage.example/auth/api/v1/saml/slo/contoso",
@@ -51,10 +62,10 @@ tenants:
 	broken := strings.Replace(cfg, d.metadataURL, d.notFoundURL, 1)
 	stdout.Reset()
 	err := run(t.Context(), []string{"tenants", "-config", d.writeConfig(t, broken)}, &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "1 of 2 tenants are not ready") {
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 tenants are not ready") {
 		t.Fatalf("got %v, want an error counting the unready tenant", err)
 	}
-	if !strings.Contains(stdout.String(), "tenant contoso (ready: NO)") || !strings.Contains(stdout.String(), "PROBLEM:                tenants[1].idp_metadata_url: fetch IdP metadata: HTTP status 404") {
+	if !strings.Contains(stdout.String(), "tenant contoso (ready: NO)") || !strings.Contains(stdout.String(), "PROBLEM:                tenants[2].idp_metadata_url: fetch IdP metadata: HTTP status 404") {
 		t.Errorf("output does not explain the unready tenant:\n%s", stdout.String())
 	}
 }
