@@ -4,7 +4,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
 func TestSPInitiatedLogin(t *testing.T) {
@@ -398,6 +401,57 @@ func TestSPInitiatedReplayedAsUnsolicited(t *testing.T) {
 	}
 	if got := f.logins(acme, flowIDP, "failure", ReasonInResponseTo); got != 1 {
 		t.Errorf("got %v in_response_to failures, want 1", got)
+	}
+}
+
+// auditLine returns the one "login" line of a JSON log.
+func auditLine(t *testing.T, log string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	for line := range strings.Lines(log) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["msg"] == "login" {
+			if found != nil {
+				t.Fatalf("more than one login line in %s", log)
+			}
+			found = m
+		}
+	}
+	if found == nil {
+		t.Fatalf("no login line in %s", log)
+	}
+	return found
+}
+
+// TestAuditNeverSeesSecondAssertion: the audit line of a response refused
+// for holding two assertions names neither of them, so that it cannot
+// show a user nobody signed in as the one who tried.
+func TestAuditNeverSeesSecondAssertion(t *testing.T) {
+	t.Parallel()
+	for _, tenant := range allTenants {
+		t.Run(tenant, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			var log syncbuf.Buffer
+			f.p.log = slog.New(slog.NewJSONHandler(&log, nil))
+			l := f.startLogin(tenant, "")
+			doc := f.genuine(t, tenant, l, samltest.SignAssertion, nil)
+			resp, a := parts(t, doc)
+			resp.InsertChildAt(a.Index(), evil(t, a, tenant, false))
+			f.checkRefused(t, tenant, f.post(t, tenant, samltest.XMLBytes(t, doc), l), ReasonMalformed)
+			line := auditLine(t, log.String())
+			for _, key := range []string{"name_id", "assertion_id", "name_id_unverified", "assertion_id_unverified"} {
+				if v, ok := line[key]; ok {
+					t.Errorf("audit line has %s=%q, want none", key, v)
+				}
+			}
+			if strings.Contains(log.String(), adminOf(tenant)) {
+				t.Errorf("the log names %q: %s", adminOf(tenant), log.String())
+			}
+		})
 	}
 }
 
