@@ -53,10 +53,14 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	}
 	tracked, err := p.readACSForm(w, r, t)
 	var raw []byte
+	var inResponseTo string
 	if err == nil {
-		raw, _, err = readResponse(r.PostForm.Get("SAMLResponse"))
+		raw, inResponseTo, err = readResponse(r.PostForm.Get("SAMLResponse"))
 	}
-	if tracked != nil {
+	if tracked != nil || inResponseTo != "" {
+		// A response that answers a request is SP-initiated even when
+		// its tracking cookie is missing: the label must not make a
+		// lost cookie look like an unsolicited login.
 		flow = flowSP
 	}
 	var s *Session

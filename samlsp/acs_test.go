@@ -399,8 +399,77 @@ func TestSPInitiatedReplayedAsUnsolicited(t *testing.T) {
 	if rec.Code != http.StatusForbidden || sessionCookieOf(rec) != nil {
 		t.Fatalf("got status %d, want 403 without a session", rec.Code)
 	}
-	if got := f.logins(acme, flowIDP, "failure", ReasonInResponseTo); got != 1 {
+	// It answers a request: SP-initiated, although its cookie is missing.
+	if got := f.logins(acme, flowSP, "failure", ReasonInResponseTo); got != 1 {
 		t.Errorf("got %v in_response_to failures, want 1", got)
+	}
+}
+
+// TestFlowLabel: a response is counted and logged as SP-initiated when it
+// answers a request, whether or not the browser still has the request's
+// tracking cookie; only a response that answers none is IdP-initiated.
+func TestFlowLabel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// post sends a response to tenant and returns the result and
+		// reason it should be counted with.
+		post   func(t *testing.T, f *fixture, tenant string) (result, reason string)
+		tenant string
+		want   string
+	}{
+		{"tracked", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			l := f.startLogin(tenant, "")
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, func(r *samltest.Response) { r.InResponseTo = l.requestID }), l.relayState), l.tracker)
+			return "success", "none"
+		}, acme, flowSP},
+		{"InResponseTo without the tracking cookie", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			l := f.startLogin(tenant, "")
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, func(r *samltest.Response) { r.InResponseTo = l.requestID }), l.relayState))
+			return "failure", ReasonInResponseTo
+		}, acme, flowSP},
+		{"InResponseTo with a RelayState that names no tracking cookie", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			l := f.startLogin(tenant, "")
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, func(r *samltest.Response) { r.InResponseTo = l.requestID }), newTrackerKey()), l.tracker)
+			return "failure", ReasonInResponseTo
+		}, acme, flowSP},
+		{"InResponseTo, refused before crewjam", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			doc := f.genuine(t, tenant, &login{requestID: "id-lost"}, samltest.SignAssertion, nil)
+			resp, a := parts(t, doc)
+			resp.AddChild(a.Copy())
+			f.post(t, tenant, samltest.XMLBytes(t, doc), nil)
+			return "failure", ReasonMalformed
+		}, acme, flowSP},
+		{"unsolicited", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, nil), ""))
+			return "success", "none"
+		}, acme, flowIDP},
+		{"unsolicited at a tenant that refuses them", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, nil), ""))
+			return "failure", ReasonIDPInitiatedDisabled
+		}, globex, flowIDP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			var log syncbuf.Buffer
+			f.p.log = slog.New(slog.NewJSONHandler(&log, nil))
+			result, reason := tt.post(t, f, tt.tenant)
+			for _, flow := range []string{flowSP, flowIDP} {
+				want := 0.0
+				if flow == tt.want {
+					want = 1
+				}
+				if got := f.logins(tt.tenant, flow, result, reason); got != want {
+					t.Errorf(`sso_gateway_logins_total{flow=%q,result=%q,reason=%q}: got %v, want %v`, flow, result, reason, got, want)
+				}
+			}
+			line := auditLine(t, log.String())
+			if got := line["flow"]; got != tt.want {
+				t.Errorf("audit line flow: got %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
