@@ -369,12 +369,19 @@ func claimedIdentity(raw []byte) (assertionID, nameID string) {
 }
 
 // Authenticate returns the session in r's session cookie, if it is valid:
-// authentic, not expired, and for a tenant that is still configured.
-// Anything else (no cookie, tampered, retired key, expired) is simply no
-// session.
+// authentic, not expired, for a tenant that is still configured, and sent
+// once. Anything else (no cookie, tampered, retired key, expired, a name
+// sent twice) is simply no session.
 func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
 	set := p.s()
-	value := set.cookies.readSession(r)
+	sc := set.cookies.scanSession(r.Header)
+	if sc.duplicated != 0 {
+		p.log.LogAttrs(r.Context(), slog.LevelInfo, "session cookie sent more than once: no session",
+			slog.String("cookies", strings.Join(set.cookies.names(sc.duplicated), ",")),
+			slog.String("correlation_id", correlation.FromContext(r.Context())))
+		return p.rejectSession(rejectDuplicate)
+	}
+	value := sc.value()
 	if value == "" {
 		return nil, false
 	}
