@@ -74,6 +74,9 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		return
 	}
 
+	target := acsTarget(t, r, tracked)
+	// Before the new session cookie, so that it is the copy left standing.
+	p.expireOldSessions(w, r, targetPath(target))
 	value, err := set.codec.encode(set.cookies.hostName(sessionCookie), s)
 	if err == nil {
 		err = set.cookies.writeSession(w, value, time.Unix(s.Expires, 0))
@@ -86,22 +89,32 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	if ck, err := p.rememberTenantCookie(t.ID); err == nil {
 		http.SetCookie(w, ck)
 	}
-	target := t.DefaultRelayState
 	if tracked != nil {
 		http.SetCookie(w, set.cookies.expired(set.cookies.pathName(trackerCookie+r.PostForm.Get("RelayState")), t.acsPath))
-		if tracked.ReturnTo != "" {
-			target = tracked.ReturnTo
-		}
 		p.metrics.flowDuration.WithLabelValues(t.ID).Observe(p.clock.Since(time.Unix(tracked.Issued, 0)).Seconds())
-	} else if rs, ok := redirect.Local(r.PostForm.Get("RelayState")); ok {
-		// Entra sends the enterprise app's configured Relay State with
-		// IdP-initiated logins: a deep link into the upstream.
-		target = rs
 	}
 	p.metrics.logins.WithLabelValues(t.ID, flow, "success", "none").Inc()
 	p.audit(r, t, flow, "success", "none", assertion, nil, nil)
 	page.SecurityHeaders(w.Header())
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// acsTarget is where a successful login sends the browser: the page a
+// tracked login started from, or the RelayState of an IdP-initiated one if
+// it is a local path, or else the tenant's default.
+func acsTarget(t *Tenant, r *http.Request, tracked *trackedRequest) string {
+	if tracked != nil {
+		if tracked.ReturnTo != "" {
+			return tracked.ReturnTo
+		}
+		return t.DefaultRelayState
+	}
+	if rs, ok := redirect.Local(r.PostForm.Get("RelayState")); ok {
+		// Entra sends the enterprise app's configured Relay State with
+		// IdP-initiated logins: a deep link into the upstream.
+		return rs
+	}
+	return t.DefaultRelayState
 }
 
 // readACSForm reads the POSTed form within MaxACSBody and returns the
