@@ -85,7 +85,7 @@ func startBrowser(t *testing.T, s *stack) *tab {
 	}
 	output, trail := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	opts := append(browserFlags(t.TempDir(),
-		"MAP "+gatewayHost+" 127.0.0.1, MAP "+idpHost+" 127.0.0.1",
+		"MAP "+s.gatewayHost+" 127.0.0.1, MAP "+s.idpHost+" 127.0.0.1",
 		s.caSPKI),
 		chromedp.ExecPath(path),
 		chromedp.CombinedOutput(output),

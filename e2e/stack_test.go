@@ -39,12 +39,33 @@ const (
 	idpHost     = "login.entra.test"
 )
 
+// The plain-http stack's hosts: two hosts of one site, so that the IdP's
+// POST to the ACS is same-site and carries the gateway's SameSite=Lax
+// cookies (on http the tracking cookie cannot be SameSite=None, which needs
+// Secure), under a parent domain that a sibling host could set cookies for.
+const (
+	plainGatewayHost = "docs.cloudimanage.test"
+	plainIdPHost     = "login.cloudimanage.test"
+)
+
+// stackOptions change what startStackWith starts. The zero value is
+// startStack's stack.
+type stackOptions struct {
+	// plainHTTP serves the gateway and the IdP over plain http, on
+	// plainGatewayHost and plainIdPHost, with allow_insecure_http: the
+	// gateway's cookies then have no __Host- prefix.
+	plainHTTP bool
+}
+
 // stack is the running product: upstream, IdP and gateway.
 type stack struct {
 	gatewayURL string // https://cloudimanage.test:<port>
 	idpURL     string // https://login.entra.test:<port>
 	password   string // B.Simon's
 	registry   *prometheus.Registry
+	// gatewayHost and idpHost are the host names in gatewayURL and
+	// idpURL, which the browser maps to 127.0.0.1.
+	gatewayHost, idpHost string
 	// caSPKI is base64(SHA-256(SubjectPublicKeyInfo)) of the test CA, for
 	// Chromium's --ignore-certificate-errors-spki-list.
 	caSPKI string
@@ -58,10 +79,22 @@ type stack struct {
 // 127.0.0.1, and stops them when the test ends.
 func startStack(t *testing.T, extra ...idp.User) *stack {
 	t.Helper()
+	return startStackWith(t, stackOptions{}, extra...)
+}
+
+// startStackWith is startStack, changed as o says.
+func startStackWith(t *testing.T, o stackOptions, extra ...idp.User) *stack {
+	t.Helper()
 	s := &stack{
-		password: rand.Text(),
-		registry: prometheus.NewRegistry(),
-		log:      &syncbuf.Buffer{},
+		gatewayHost: gatewayHost,
+		idpHost:     idpHost,
+		password:    rand.Text(),
+		registry:    prometheus.NewRegistry(),
+		log:         &syncbuf.Buffer{},
+	}
+	scheme := "https://"
+	if o.plainHTTP {
+		s.gatewayHost, s.idpHost, scheme = plainGatewayHost, plainIdPHost, "http://"
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -79,8 +112,8 @@ func startStack(t *testing.T, extra ...idp.User) *stack {
 
 	// Listen first, so the ports are known before anything is configured.
 	gatewayLn, idpLn := listen(t), listen(t)
-	s.gatewayURL = "https://" + net.JoinHostPort(gatewayHost, port(gatewayLn))
-	s.idpURL = "https://" + net.JoinHostPort(idpHost, port(idpLn))
+	s.gatewayURL = scheme + net.JoinHostPort(s.gatewayHost, port(gatewayLn))
+	s.idpURL = scheme + net.JoinHostPort(s.idpHost, port(idpLn))
 
 	docDir := filepath.Join(t.TempDir(), "documents")
 	if err := os.Mkdir(docDir, 0o755); err != nil {
@@ -118,6 +151,9 @@ func startStack(t *testing.T, extra ...idp.User) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.plainHTTP {
+		appendFile(t, cfgFile, "allow_insecure_http: true\n")
+	}
 	cfg, err := config.Load(cfgFile, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("generated config: %v", err)
@@ -134,9 +170,41 @@ func startStack(t *testing.T, extra ...idp.User) *stack {
 		t.Fatal(err)
 	}
 
+	if o.plainHTTP {
+		serve(t, idpLn, identity, serverLog)
+		serve(t, gatewayLn, gw.PublicHandler(), serverLog)
+		return s
+	}
 	serveTLS(t, idpLn, identity, ca.leaf(t, idpHost), serverLog)
 	serveTLS(t, gatewayLn, gw.PublicHandler(), ca.leaf(t, gatewayHost), serverLog)
 	return s
+}
+
+// appendFile appends text to the file name.
+func appendFile(t *testing.T, name, text string) {
+	t.Helper()
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serve serves h over plain http on ln until the test ends.
+func serve(t *testing.T, ln net.Listener, h http.Handler, errorLog *log.Logger) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close() // the one NewUnstartedServer made; ln replaces it
+	srv.Listener = ln
+	srv.Config.ErrorLog = errorLog
+	srv.Config.ReadHeaderTimeout = 10 * time.Second
+	srv.Start()
+	t.Cleanup(srv.Close)
 }
 
 func listen(t *testing.T) net.Listener {
