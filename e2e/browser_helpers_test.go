@@ -84,7 +84,7 @@ func startBrowser(t *testing.T, s *stack) *tab {
 			"(install the Debian package chromium, or set CHROMIUM to the browser's path)", path, err)
 	}
 	output, trail := &syncbuf.Buffer{}, &syncbuf.Buffer{}
-	rules := "MAP " + gatewayHost + " 127.0.0.1, MAP " + idpHost + " 127.0.0.1"
+	rules := "MAP " + s.gatewayHost + " 127.0.0.1, MAP " + s.idpHost + " 127.0.0.1"
 	for _, h := range s.tenantHosts {
 		rules += ", MAP " + h + " 127.0.0.1"
 	}

@@ -39,6 +39,15 @@ const (
 	idpHost     = "login.entra.test"
 )
 
+// The plain-http stack's hosts: two hosts of one site, so that the IdP's
+// POST to the ACS is same-site and carries the gateway's SameSite=Lax
+// cookies (on http the tracking cookie cannot be SameSite=None, which needs
+// Secure), under a parent domain that a sibling host could set cookies for.
+const (
+	plainGatewayHost = "docs.cloudimanage.test"
+	plainIdPHost     = "login.cloudimanage.test"
+)
+
 // stack is the running product: upstream, IdP and gateway.
 type stack struct {
 	gatewayURL string // https://cloudimanage.test:<port>
@@ -48,6 +57,9 @@ type stack struct {
 	tenantHosts []string
 	password    string // B.Simon's
 	registry    *prometheus.Registry
+	// gatewayHost and idpHost are the host names in gatewayURL and
+	// idpURL, which the browser maps to 127.0.0.1.
+	gatewayHost, idpHost string
 	// caSPKI is base64(SHA-256(SubjectPublicKeyInfo)) of the test CA, for
 	// Chromium's --ignore-certificate-errors-spki-list.
 	caSPKI string
@@ -56,13 +68,18 @@ type stack struct {
 	log *syncbuf.Buffer
 }
 
-// stackOptions change the stack startStackWith starts.
+// stackOptions change the stack startStackWith starts. The zero value is
+// startStack's stack.
 type stackOptions struct {
 	// users are IdP users besides B.Simon; their empty passwords become
 	// the stack's.
 	users []idp.User
 	// tenantHosts gives demo tenants, by ID, hosts of their own.
 	tenantHosts map[string][]string
+	// plainHTTP serves the gateway and the IdP over plain http, on
+	// plainGatewayHost and plainIdPHost, with allow_insecure_http: the
+	// gateway's cookies then have no __Host- prefix.
+	plainHTTP bool
 }
 
 // startStack starts the upstream, the IdP (with B.Simon and any extra
@@ -73,14 +90,20 @@ func startStack(t *testing.T, extra ...idp.User) *stack {
 	return startStackWith(t, stackOptions{users: extra})
 }
 
-// startStackWith is startStack as o says.
+// startStackWith is startStack, changed as o says.
 func startStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	extra := o.users
 	s := &stack{
-		password: rand.Text(),
-		registry: prometheus.NewRegistry(),
-		log:      &syncbuf.Buffer{},
+		gatewayHost: gatewayHost,
+		idpHost:     idpHost,
+		password:    rand.Text(),
+		registry:    prometheus.NewRegistry(),
+		log:         &syncbuf.Buffer{},
+	}
+	scheme := "https://"
+	if o.plainHTTP {
+		s.gatewayHost, s.idpHost, scheme = plainGatewayHost, plainIdPHost, "http://"
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -98,8 +121,8 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 
 	// Listen first, so the ports are known before anything is configured.
 	gatewayLn, idpLn := listen(t), listen(t)
-	s.gatewayURL = "https://" + net.JoinHostPort(gatewayHost, port(gatewayLn))
-	s.idpURL = "https://" + net.JoinHostPort(idpHost, port(idpLn))
+	s.gatewayURL = scheme + net.JoinHostPort(s.gatewayHost, port(gatewayLn))
+	s.idpURL = scheme + net.JoinHostPort(s.idpHost, port(idpLn))
 
 	docDir := filepath.Join(t.TempDir(), "documents")
 	if err := os.Mkdir(docDir, 0o755); err != nil {
@@ -138,6 +161,9 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.plainHTTP {
+		appendFile(t, cfgFile, "allow_insecure_http: true\n")
+	}
 	cfg, err := config.Load(cfgFile, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("generated config: %v", err)
@@ -154,6 +180,11 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 
+	if o.plainHTTP {
+		serve(t, idpLn, identity, serverLog)
+		serve(t, gatewayLn, gw.PublicHandler(), serverLog)
+		return s
+	}
 	// One listener, one certificate per host (chosen by SNI), as an
 	// ingress with several host names would serve the gateway.
 	certs := []tls.Certificate{ca.leaf(t, gatewayHost)}
@@ -177,6 +208,33 @@ func (s *stack) hostURL(t *testing.T, host string) string {
 		t.Fatal(err)
 	}
 	return "https://" + net.JoinHostPort(host, u.Port())
+}
+
+// appendFile appends text to the file name.
+func appendFile(t *testing.T, name, text string) {
+	t.Helper()
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serve serves h over plain http on ln until the test ends.
+func serve(t *testing.T, ln net.Listener, h http.Handler, errorLog *log.Logger) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close() // the one NewUnstartedServer made; ln replaces it
+	srv.Listener = ln
+	srv.Config.ErrorLog = errorLog
+	srv.Config.ReadHeaderTimeout = 10 * time.Second
+	srv.Start()
+	t.Cleanup(srv.Close)
 }
 
 func listen(t *testing.T) net.Listener {

@@ -95,7 +95,8 @@ func postACS(t *testing.T, addr, client string) (*http.Response, string) {
 
 func TestLoginConcurrencyLimits(t *testing.T) {
 	t.Parallel()
-	tg := newTestGateway(t, http.NotFoundHandler(), "trusted_proxies: [127.0.0.1]\nlimits: {login_concurrency_per_client: 2, login_concurrency: 3}\n")
+	tg := newTestGateway(t, http.NotFoundHandler(), "  - id: hosted\n    idp_metadata_file: idp.xml\n    hosts: [acme.docs.example.com]\n"+
+		"trusted_proxies: [127.0.0.1]\nlimits: {login_concurrency_per_client: 2, login_concurrency: 3}\n")
 	addr := serveGateway(t, tg)
 	const alice, bob, carol = "198.51.100.1", "198.51.100.2", "198.51.100.3"
 

@@ -30,17 +30,17 @@ func TestTenantBase(t *testing.T) {
 			"https://cloudimanage.com:8443/auth/api/v1/saml/login/plain",
 			"https://cloudimanage.com:8443/auth/api/v1/saml/login/plain",
 			"https://cloudimanage.com:8443/auth/api/v1/saml/slo/plain",
-			"https://cloudimanage.com:8443/"},
+			"https://cloudimanage.com:8443"},
 		{"hosted",
 			"https://cloudimanage.com:8443/auth/api/v1/saml/login/hosted",
 			"https://cloudimanage.com:8443/auth/api/v1/saml/login/hosted",
 			"https://cloudimanage.com:8443/auth/api/v1/saml/slo/hosted",
-			"https://docs.acme.example:8443/"},
+			"https://docs.acme.example:8443"},
 		{"moved",
 			"https://docs.initech.example:8443/auth/api/v1/saml/login/moved",
 			"https://docs.initech.example:8443/auth/api/v1/saml/login/moved",
 			"https://docs.initech.example:8443/auth/api/v1/saml/slo/moved",
-			"https://docs.initech.example:8443/"},
+			"https://docs.initech.example:8443"},
 	}
 	opts := TenantOptions(cfg, make([]*metadata.IDP, len(cfg.Tenants)))
 	for i, tt := range tests {

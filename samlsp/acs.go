@@ -52,36 +52,38 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		return
 	}
 	tracked, err := p.readACSForm(w, r, t)
-	if tracked != nil {
+	var raw []byte
+	var inResponseTo string
+	if err == nil {
+		raw, inResponseTo, err = readResponse(r.PostForm.Get("SAMLResponse"))
+	}
+	if tracked != nil || inResponseTo != "" {
+		// A response that answers a request is SP-initiated even when
+		// its tracking cookie is missing: the label must not make a
+		// lost cookie look like an unsolicited login.
 		flow = flowSP
 	}
 	var s *Session
 	var assertion *crewsaml.Assertion
 	if err == nil {
-		assertion, s, err = p.verify(r, t, st.sp, tracked)
+		assertion, s, err = p.verify(r, t, st.sp, tracked, raw)
 	}
 	p.metrics.loginDuration.WithLabelValues(t.ID).Observe(p.clock.Since(start).Seconds())
 	if err != nil {
-		p.fail(w, r, t, flow, assertion, err)
+		p.fail(w, r, t, flow, assertion, raw, err)
 		return
 	}
 
-	target := t.DefaultRelayState
-	if tracked != nil {
-		if tracked.ReturnTo != "" {
-			target = tracked.ReturnTo
-		}
-	} else if rs, ok := redirect.Local(r.PostForm.Get("RelayState")); ok {
-		// Entra sends the enterprise app's configured Relay State with
-		// IdP-initiated logins: a deep link into the upstream.
-		target = rs
-	}
+	target := acsTarget(t, r, tracked)
 	if host := t.handoffHost(requestHost(r), tracked); host != "" {
 		// The session belongs on one of the tenant's hosts, whose
 		// host-only cookie a response from here cannot set: the
 		// tenant host completes the login (handoff.go).
 		target, err = p.handoffURL(t, s, host, tracked, target)
 	} else {
+		// Before the new session cookie, so that it is the copy left
+		// standing.
+		p.expireOldSessions(w, r, targetPath(target))
 		var value string
 		value, err = set.codec.encode(set.cookies.hostName(sessionCookie), s)
 		if err == nil {
@@ -94,7 +96,7 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		}
 	}
 	if err != nil {
-		p.fail(w, r, t, flow, assertion, failure(ReasonOther, http.StatusForbidden,
+		p.fail(w, r, t, flow, assertion, raw, failure(ReasonOther, http.StatusForbidden,
 			"Your account carries more information than this service can keep in a session. Ask your administrator to limit the groups and claims sent to this application.", err))
 		return
 	}
@@ -103,9 +105,27 @@ func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		p.metrics.flowDuration.WithLabelValues(t.ID).Observe(p.clock.Since(time.Unix(tracked.Issued, 0)).Seconds())
 	}
 	p.metrics.logins.WithLabelValues(t.ID, flow, "success", "none").Inc()
-	p.audit(r, t, flow, "success", "none", assertion, nil)
+	p.audit(r, t, flow, "success", "none", assertion, nil, nil)
 	page.SecurityHeaders(w.Header())
 	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// acsTarget is where a successful login sends the browser: the page a
+// tracked login started from, or the RelayState of an IdP-initiated one if
+// it is a local path, or else the tenant's default.
+func acsTarget(t *Tenant, r *http.Request, tracked *trackedRequest) string {
+	if tracked != nil {
+		if tracked.ReturnTo != "" {
+			return tracked.ReturnTo
+		}
+		return t.DefaultRelayState
+	}
+	if rs, ok := redirect.Local(r.PostForm.Get("RelayState")); ok {
+		// Entra sends the enterprise app's configured Relay State with
+		// IdP-initiated logins: a deep link into the upstream.
+		return rs
+	}
+	return t.DefaultRelayState
 }
 
 // readACSForm reads the POSTed form within MaxACSBody and returns the
@@ -138,16 +158,25 @@ func tooLarge(err error) loginError {
 	return failure(ReasonMalformed, http.StatusRequestEntityTooLarge, "The sign-in response is too large.", fmt.Errorf("ACS body over %d bytes: %w", MaxACSBody, err))
 }
 
-// verify validates the response with crewjam and turns the assertion into a
-// session.
-func (p *Provider) verify(r *http.Request, t *Tenant, sp *crewsaml.ServiceProvider, tracked *trackedRequest) (*crewsaml.Assertion, *Session, error) {
-	raw, err := base64.StdEncoding.DecodeString(r.PostForm.Get("SAMLResponse"))
+// readResponse decodes the SAMLResponse form value and scans it
+// (checkResponse) before anything parses it. It returns the root's
+// InResponseTo, unverified, even when it refuses the response; raw is nil
+// then.
+func readResponse(form string) (raw []byte, inResponseTo string, err error) {
+	raw, err = base64.StdEncoding.DecodeString(form)
 	if err != nil {
-		return nil, nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", fmt.Errorf("SAMLResponse is not base64: %w", err))
+		return nil, "", failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", fmt.Errorf("SAMLResponse is not base64: %w", err))
 	}
-	if err := refuseDirectives(raw); err != nil {
-		return nil, nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", err)
+	inResponseTo, err = checkResponse(raw)
+	if err != nil {
+		return nil, inResponseTo, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response could not be read.", err)
 	}
+	return raw, inResponseTo, nil
+}
+
+// verify validates raw, a response that readResponse accepted, with
+// crewjam and turns the assertion into a session.
+func (p *Provider) verify(r *http.Request, t *Tenant, sp *crewsaml.ServiceProvider, tracked *trackedRequest, raw []byte) (*crewsaml.Assertion, *Session, error) {
 	p.debugResponse(r.Context(), t, raw)
 	var possible []string
 	if tracked != nil {
@@ -290,21 +319,24 @@ func headerSafe(v string) bool {
 	return true
 }
 
-// fail records and answers a failed login.
-func (p *Provider) fail(w http.ResponseWriter, r *http.Request, t *Tenant, flow string, a *crewsaml.Assertion, err error) {
+// fail records and answers a failed login. raw is the response as
+// readResponse accepted it, or nil.
+func (p *Provider) fail(w http.ResponseWriter, r *http.Request, t *Tenant, flow string, a *crewsaml.Assertion, raw []byte, err error) {
 	var le loginError
 	if !errors.As(err, &le) {
 		le = failure(ReasonOther, http.StatusForbidden, "The sign-in response was not accepted.", err)
 	}
 	p.metrics.logins.WithLabelValues(t.ID, flow, "failure", le.reason).Inc()
-	p.audit(r, t, flow, "failure", le.reason, a, le.page.Err)
+	p.audit(r, t, flow, "failure", le.reason, a, raw, le.page.Err)
 	page.WriteLoginError(w, r, le.page, loginURL(t.ID, "", ""), switchURL)
 }
 
 func (le loginError) Error() string { return le.reason + ": " + le.page.Error() }
 
-// audit writes the one log line every login attempt gets.
-func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string, a *crewsaml.Assertion, cause error) {
+// audit writes the one log line every login attempt gets. Without a
+// verified assertion a, it names what raw (a response readResponse
+// accepted, or nil) claims.
+func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string, a *crewsaml.Assertion, raw []byte, cause error) {
 	attrs := []slog.Attr{
 		slog.String("tenant", t.ID),
 		slog.String("flow", flow),
@@ -318,7 +350,7 @@ func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string
 		if a.Subject != nil && a.Subject.NameID != nil {
 			attrs = append(attrs, slog.String("name_id", a.Subject.NameID.Value))
 		}
-	} else if id, nameID := claimedIdentity(r.PostForm.Get("SAMLResponse")); id != "" || nameID != "" {
+	} else if id, nameID := claimedIdentity(raw); id != "" || nameID != "" {
 		// Not verified: what the refused response claims, so that
 		// support can find "why can't this user sign in".
 		attrs = append(attrs, slog.String("assertion_id_unverified", id), slog.String("name_id_unverified", nameID))
@@ -334,10 +366,11 @@ func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string
 }
 
 // claimedIdentity reads the assertion ID and NameID a refused response
-// claims, if it is readable and not encrypted, each cut to 256 bytes.
-func claimedIdentity(form string) (assertionID, nameID string) {
-	raw, err := base64.StdEncoding.DecodeString(form)
-	if err != nil || refuseDirectives(raw) != nil {
+// claims, if it is readable and not encrypted, each cut to 256 bytes. raw
+// must have passed checkResponse (or be nil): it then holds at most one
+// assertion, so the one found here is the one crewjam looked at.
+func claimedIdentity(raw []byte) (assertionID, nameID string) {
+	if raw == nil {
 		return "", ""
 	}
 	doc := etree.NewDocument()
@@ -360,12 +393,19 @@ func claimedIdentity(form string) (assertionID, nameID string) {
 }
 
 // Authenticate returns the session in r's session cookie, if it is valid:
-// authentic, not expired, and for a tenant that is still configured.
-// Anything else (no cookie, tampered, retired key, expired) is simply no
-// session.
+// authentic, not expired, for a tenant that is still configured, and sent
+// once. Anything else (no cookie, tampered, retired key, expired, a name
+// sent twice) is simply no session.
 func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
 	set := p.s()
-	value := set.cookies.readSession(r)
+	sc := set.cookies.scanSession(r.Header)
+	if sc.duplicated != 0 {
+		p.log.LogAttrs(r.Context(), slog.LevelInfo, "session cookie sent more than once: no session",
+			slog.String("cookies", strings.Join(set.cookies.names(sc.duplicated), ",")),
+			slog.String("correlation_id", correlation.FromContext(r.Context())))
+		return p.rejectSession(rejectDuplicate)
+	}
+	value := sc.value()
 	if value == "" {
 		return nil, false
 	}

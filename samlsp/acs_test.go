@@ -4,7 +4,9 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
 func TestSPInitiatedLogin(t *testing.T) {
@@ -396,8 +399,128 @@ func TestSPInitiatedReplayedAsUnsolicited(t *testing.T) {
 	if rec.Code != http.StatusForbidden || sessionCookieOf(rec) != nil {
 		t.Fatalf("got status %d, want 403 without a session", rec.Code)
 	}
-	if got := f.logins(acme, flowIDP, "failure", ReasonInResponseTo); got != 1 {
+	// It answers a request: SP-initiated, although its cookie is missing.
+	if got := f.logins(acme, flowSP, "failure", ReasonInResponseTo); got != 1 {
 		t.Errorf("got %v in_response_to failures, want 1", got)
+	}
+}
+
+// TestFlowLabel: a response is counted and logged as SP-initiated when it
+// answers a request, whether or not the browser still has the request's
+// tracking cookie; only a response that answers none is IdP-initiated.
+func TestFlowLabel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// post sends a response to tenant and returns the result and
+		// reason it should be counted with.
+		post   func(t *testing.T, f *fixture, tenant string) (result, reason string)
+		tenant string
+		want   string
+	}{
+		{"tracked", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			l := f.startLogin(tenant, "")
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, func(r *samltest.Response) { r.InResponseTo = l.requestID }), l.relayState), l.tracker)
+			return "success", "none"
+		}, acme, flowSP},
+		{"InResponseTo without the tracking cookie", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			l := f.startLogin(tenant, "")
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, func(r *samltest.Response) { r.InResponseTo = l.requestID }), l.relayState))
+			return "failure", ReasonInResponseTo
+		}, acme, flowSP},
+		{"InResponseTo with a RelayState that names no tracking cookie", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			l := f.startLogin(tenant, "")
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, func(r *samltest.Response) { r.InResponseTo = l.requestID }), newTrackerKey()), l.tracker)
+			return "failure", ReasonInResponseTo
+		}, acme, flowSP},
+		{"InResponseTo, refused before crewjam", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			doc := f.genuine(t, tenant, &login{requestID: "id-lost"}, samltest.SignAssertion, nil)
+			resp, a := parts(t, doc)
+			resp.AddChild(a.Copy())
+			f.post(t, tenant, samltest.XMLBytes(t, doc), nil)
+			return "failure", ReasonMalformed
+		}, acme, flowSP},
+		{"unsolicited", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, nil), ""))
+			return "success", "none"
+		}, acme, flowIDP},
+		{"unsolicited at a tenant that refuses them", func(t *testing.T, f *fixture, tenant string) (string, string) {
+			f.postACS(tenant, f.idps[tenant].PostForm(t, f.response(tenant, nil), ""))
+			return "failure", ReasonIDPInitiatedDisabled
+		}, globex, flowIDP},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			var log syncbuf.Buffer
+			f.p.log = slog.New(slog.NewJSONHandler(&log, nil))
+			result, reason := tt.post(t, f, tt.tenant)
+			for _, flow := range []string{flowSP, flowIDP} {
+				want := 0.0
+				if flow == tt.want {
+					want = 1
+				}
+				if got := f.logins(tt.tenant, flow, result, reason); got != want {
+					t.Errorf(`sso_gateway_logins_total{flow=%q,result=%q,reason=%q}: got %v, want %v`, flow, result, reason, got, want)
+				}
+			}
+			line := auditLine(t, log.String())
+			if got := line["flow"]; got != tt.want {
+				t.Errorf("audit line flow: got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// auditLine returns the one "login" line of a JSON log.
+func auditLine(t *testing.T, log string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	for line := range strings.Lines(log) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["msg"] == "login" {
+			if found != nil {
+				t.Fatalf("more than one login line in %s", log)
+			}
+			found = m
+		}
+	}
+	if found == nil {
+		t.Fatalf("no login line in %s", log)
+	}
+	return found
+}
+
+// TestAuditNeverSeesSecondAssertion: the audit line of a response refused
+// for holding two assertions names neither of them, so that it cannot
+// show a user nobody signed in as the one who tried.
+func TestAuditNeverSeesSecondAssertion(t *testing.T) {
+	t.Parallel()
+	for _, tenant := range allTenants {
+		t.Run(tenant, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			var log syncbuf.Buffer
+			f.p.log = slog.New(slog.NewJSONHandler(&log, nil))
+			l := f.startLogin(tenant, "")
+			doc := f.genuine(t, tenant, l, samltest.SignAssertion, nil)
+			resp, a := parts(t, doc)
+			resp.InsertChildAt(a.Index(), evil(t, a, tenant, false))
+			f.checkRefused(t, tenant, f.post(t, tenant, samltest.XMLBytes(t, doc), l), ReasonMalformed)
+			line := auditLine(t, log.String())
+			for _, key := range []string{"name_id", "assertion_id", "name_id_unverified", "assertion_id_unverified"} {
+				if v, ok := line[key]; ok {
+					t.Errorf("audit line has %s=%q, want none", key, v)
+				}
+			}
+			if strings.Contains(log.String(), adminOf(tenant)) {
+				t.Errorf("the log names %q: %s", adminOf(tenant), log.String())
+			}
+		})
 	}
 }
 

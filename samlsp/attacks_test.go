@@ -35,6 +35,7 @@ import (
 	crewsaml "github.com/crewjam/saml"
 
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 	"github.com/sso-gateway/sso-gateway/metadata"
 )
 
@@ -237,6 +238,48 @@ type forgery struct {
 	// where the service provider reads it, and adds content that is
 	// ignored: the login may succeed, but only as the genuine user.
 	harmless bool
+}
+
+// prefixed gives el and every element under it the namespace prefix
+// prefix.
+func prefixed(el *etree.Element, prefix string) {
+	el.Space = prefix
+	for _, child := range el.ChildElements() {
+		if child.Space == "" {
+			prefixed(child, prefix)
+		}
+	}
+}
+
+// withAdvice puts an Advice holding advice into assertion, after its
+// Conditions, where the schema puts it.
+func withAdvice(t testing.TB, assertion, advice *etree.Element) {
+	t.Helper()
+	el := etree.NewElement("Advice")
+	el.AddChild(advice)
+	assertion.InsertChildAt(samltest.MustFind(t, assertion, "Conditions").Index()+1, el)
+}
+
+// assertionCount counts, in a serialized response, the elements whose local
+// name is Assertion or EncryptedAssertion, with etree rather than the
+// gateway's scanner; -1 if etree cannot read raw.
+func assertionCount(raw []byte) int {
+	doc := etree.NewDocument()
+	if doc.ReadFromBytes(raw) != nil || doc.Root() == nil {
+		return -1
+	}
+	n := 0
+	var walk func(el *etree.Element)
+	walk = func(el *etree.Element) {
+		if el.Tag == "Assertion" || el.Tag == "EncryptedAssertion" {
+			n++
+		}
+		for _, child := range el.ChildElements() {
+			walk(child)
+		}
+	}
+	walk(doc.Root())
+	return n
 }
 
 // serialize writes a forged document.
@@ -493,29 +536,76 @@ func forgeries() []forgery {
 			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
 				samltest.MustFind(t, doc.Root(), "Status", "StatusCode").CreateAttr("Value", "urn:oasis:names:tc:SAML:2.0:status:Requester")
 			}},
-		forgery{name: "evil assertion in an Object of the signed Response's Signature, genuine one in place", signing: samltest.SignResponse, harmless: true,
+	)
+	// Exactly one assertion: crewjam verifies one and ignores the others,
+	// which the gateway refuses before crewjam parses anything, wherever
+	// they are and whatever their namespace. Where a signature covers the
+	// second one, the IdP signed it (Resign): only the count refuses it.
+	malformed := []string{ReasonMalformed}
+	fs = append(fs,
+		forgery{name: "evil assertion in an Object of the signed Response's Signature, genuine one in place", signing: samltest.SignResponse, reasons: malformed,
 			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
 				resp, a := parts(t, doc)
 				samltest.MustFind(t, resp, "Signature").CreateElement("Object").AddChild(evil(t, a, tenant, false))
 			}},
-		forgery{name: "evil assertion in an Object of the signed assertion's Signature", signing: samltest.SignAssertion, harmless: true,
+		forgery{name: "evil assertion in an Object of the signed assertion's Signature", signing: samltest.SignAssertion, reasons: malformed,
 			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
 				_, a := parts(t, doc)
 				samltest.MustFind(t, a, "Signature").CreateElement("Object").AddChild(evil(t, a, tenant, false))
 			}},
-		forgery{name: "evil assertion in Extensions, genuine one in place", signing: samltest.SignAssertion, harmless: true,
+		forgery{name: "evil assertion in Extensions, genuine one in place", signing: samltest.SignAssertion, reasons: malformed,
 			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
 				resp, a := parts(t, doc)
 				ext := etree.NewElement("samlp:Extensions")
 				ext.AddChild(evil(t, a, tenant, false))
 				samltest.InsertAfterIssuer(resp, ext)
 			}},
-		forgery{name: "evil assertion in a foreign namespace before the genuine one", signing: samltest.SignAssertion, harmless: true,
+		forgery{name: "evil assertion in Extensions of a Response signed by the IdP", signing: samltest.SignResponse, reasons: malformed,
+			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
+				resp, a := parts(t, doc)
+				ext := etree.NewElement("samlp:Extensions")
+				ext.AddChild(evil(t, a, tenant, false))
+				samltest.InsertAfterIssuer(resp, ext)
+				f.idps[tenant].Resign(t, resp, samltest.Signer{})
+			}},
+		forgery{name: "evil assertion in a foreign namespace before the genuine one", signing: samltest.SignAssertion, reasons: malformed,
 			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
 				resp, a := parts(t, doc)
 				e := evil(t, a, tenant, true)
 				e.CreateAttr("xmlns", "urn:example:not-saml")
 				resp.InsertChildAt(a.Index(), e)
+			}},
+		forgery{name: "evil assertion with a saml2 prefix before the genuine one, in a Response signed by the IdP", signing: samltest.SignResponse, reasons: malformed,
+			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
+				resp, a := parts(t, doc)
+				e := evil(t, a, tenant, false)
+				prefixed(e, "saml2")
+				e.CreateAttr("xmlns:saml2", "urn:oasis:names:tc:SAML:2.0:assertion")
+				resp.InsertChildAt(a.Index(), e)
+				f.idps[tenant].Resign(t, resp, samltest.Signer{})
+			}},
+		forgery{name: "evil assertion in the Advice of the signed one, signed by the IdP", signing: samltest.SignAssertion, reasons: malformed,
+			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
+				_, a := parts(t, doc)
+				withAdvice(t, a, evil(t, a, tenant, false))
+				f.idps[tenant].Resign(t, a, samltest.Signer{})
+			}},
+		forgery{name: "evil assertion in the Advice of the assertion of a Response signed by the IdP", signing: samltest.SignResponse, reasons: malformed,
+			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
+				resp, a := parts(t, doc)
+				withAdvice(t, a, evil(t, a, tenant, false))
+				f.idps[tenant].Resign(t, resp, samltest.Signer{})
+			}},
+		forgery{name: "evil EncryptedAssertion beside the signed assertion", signing: samltest.SignAssertion, reasons: malformed,
+			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
+				resp, a := parts(t, doc)
+				resp.InsertChildAt(a.Index(), samltest.Encrypt(t, evil(t, a, tenant, false), samltest.Encryption{Cert: encryptionCert()}))
+			}},
+		forgery{name: "evil EncryptedAssertion beside the assertion, in a Response signed by the IdP", signing: samltest.SignResponse, reasons: malformed,
+			forge: func(t testing.TB, f *fixture, tenant string, doc *etree.Document) {
+				resp, a := parts(t, doc)
+				resp.InsertChildAt(a.Index()+1, samltest.Encrypt(t, evil(t, a, tenant, false), samltest.Encryption{Cert: encryptionCert()}))
+				f.idps[tenant].Resign(t, resp, samltest.Signer{})
 			}},
 	)
 	// The Reference: where it points, and how many there are.
@@ -579,11 +669,22 @@ func TestSignatureWrapping(t *testing.T) {
 			t.Run(fg.name+"/"+tenant, func(t *testing.T) {
 				t.Parallel()
 				f := newFixture(t)
+				var log syncbuf.Buffer
+				f.p.log = slog.New(slog.NewTextHandler(&log, nil))
 				l := f.startLogin(tenant, "")
 				doc := f.genuine(t, tenant, l, fg.signing, nil)
 				fg.forge(t, f, tenant, doc)
 				raw := fg.serialize(t, doc)
 				rec := f.post(t, tenant, raw, l)
+				if n := assertionCount(raw); n > 1 {
+					// Refused by the gateway's own scan, before crewjam
+					// could pick one of them.
+					f.checkRefused(t, tenant, rec, ReasonMalformed)
+					if !strings.Contains(log.String(), errExtraAssertion.Error()) {
+						t.Errorf("%d assertions, but the log does not say %q: %s", n, errExtraAssertion, log.String())
+					}
+					return
+				}
 				if fg.harmless {
 					if f.checkSignedInAs(t, tenant, rec, userOf(tenant)) {
 						t.Logf("signed in as the genuine user")
@@ -596,6 +697,59 @@ func TestSignatureWrapping(t *testing.T) {
 				}
 				t.Logf("refused: %d %s", rec.Code, f.checkRefused(t, tenant, rec, reasons...))
 			})
+		}
+	}
+}
+
+// TestAssertionInsideEncryptedAssertion pins a known limit of the
+// "exactly one assertion" rule: the scan before crewjam cannot see into an
+// EncryptedAssertion, and crewjam does not hand back the XML it decrypts.
+// An Assertion hidden in the decrypted assertion's Advice, or in an Object
+// of its Signature, is covered by the IdP's signature or put there by
+// whoever encrypted it; either way crewjam's Assertion has no field for
+// it (no Advice; a verified assertion's Signature is cut away), so the
+// session is built from the verified assertion alone: the login succeeds
+// as the user the IdP signed, never as the hidden one.
+func TestAssertionInsideEncryptedAssertion(t *testing.T) {
+	t.Parallel()
+	hides := []struct {
+		name string
+		// hide puts evil inside assertion, which is still in the clear.
+		hide func(t testing.TB, f *fixture, tenant string, assertion, evil *etree.Element)
+	}{
+		{"in the Advice, signed by the IdP", func(t testing.TB, f *fixture, tenant string, a, e *etree.Element) {
+			withAdvice(t, a, e)
+			f.idps[tenant].Resign(t, a, samltest.Signer{})
+		}},
+		{"in an Object of its Signature", func(t testing.TB, f *fixture, tenant string, a, e *etree.Element) {
+			samltest.MustFind(t, a, "Signature").CreateElement("Object").AddChild(e)
+		}},
+	}
+	for _, h := range hides {
+		for _, signing := range []samltest.Signing{samltest.SignAssertion, samltest.SignBoth} {
+			for _, tenant := range allTenants {
+				t.Run(fmt.Sprintf("%s/%s/%s", h.name, signing, tenant), func(t *testing.T) {
+					t.Parallel()
+					f := newFixture(t)
+					l := f.startLogin(tenant, "")
+					doc := f.genuine(t, tenant, l, signing, nil)
+					resp, a := parts(t, doc)
+					h.hide(t, f, tenant, a, evil(t, a, tenant, false))
+					replace(a, samltest.Encrypt(t, a, samltest.Encryption{Cert: encryptionCert()}))
+					if signing == samltest.SignBoth {
+						f.idps[tenant].Resign(t, resp, samltest.Signer{})
+					}
+					raw := samltest.XMLBytes(t, doc)
+					if n := assertionCount(raw); n != 1 {
+						t.Fatalf("the response shows %d assertions, want only the EncryptedAssertion", n)
+					}
+					rec := f.post(t, tenant, raw, l)
+					if rec.Code != http.StatusSeeOther {
+						t.Fatalf("got status %d, want 303: the hidden assertion should change nothing: %s", rec.Code, rec.Body)
+					}
+					f.checkSignedInAs(t, tenant, rec, userOf(tenant))
+				})
+			}
 		}
 	}
 }
@@ -731,6 +885,7 @@ func doctypes(tenant, dtdURL, fileURL string) []struct{ name, doctype string } {
 		{"external DTD defining the entity", `<!DOCTYPE samlp:Response SYSTEM "` + dtdURL + `/saml.dtd">`},
 		{"parameter entity, http", `<!DOCTYPE samlp:Response [<!ENTITY % dtd SYSTEM "` + dtdURL + `/p.dtd"> %dtd; <!ENTITY who "%name;">]>`},
 		{"billion laughs", `<!DOCTYPE samlp:Response [` + laughs + `<!ENTITY who "&lol9;">]>`},
+		{"internal entity after a declaration of another encoding", `<?xml version="1.0" encoding="ISO-8859-1"?><!DOCTYPE samlp:Response [<!ENTITY who "` + adminOf(tenant) + `">]>`},
 	}
 }
 

@@ -26,6 +26,41 @@ func BenchmarkAuthenticate(b *testing.B) {
 	}
 }
 
+// BenchmarkReadSession measures finding the session cookie's pieces among
+// the request's cookies, which Authenticate does on every request before
+// any cryptography, duplicates included.
+func BenchmarkReadSession(b *testing.B) {
+	f := newFixture(b)
+	one := f.signIn()
+	rec := f.postACS(acme, f.idps[acme].PostForm(b, f.response(acme, withGroups(f, acme, groupsForChunks(b, f, 2)...)), ""))
+	split := sessionChunks(b, rec)
+	if len(split) != 2 {
+		b.Fatalf("got %d pieces, want 2", len(split))
+	}
+	const upstream = "upstream_app_session=abcdef0123456789; theme=dark; _ga=GA1.2.3.4"
+	for _, bc := range []struct {
+		name  string
+		lines []string
+	}{
+		{"one piece", []string{upstream + "; " + pair(one)}},
+		{"two pieces over two lines", []string{pair(split[0]) + "; " + upstream, pair(split[1])}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, "/documents", nil)
+			for _, l := range bc.lines {
+				req.Header.Add("Cookie", l)
+			}
+			c := f.p.s().cookies
+			b.ReportAllocs()
+			for b.Loop() {
+				if c.readSession(req) == "" {
+					b.Fatal("no session")
+				}
+			}
+		})
+	}
+}
+
 type nopReplayCache struct{}
 
 func (nopReplayCache) Consume(string, time.Time) error { return nil }

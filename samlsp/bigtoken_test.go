@@ -339,7 +339,7 @@ func TestWriteSessionLimits(t *testing.T) {
 
 // groupsForChunks returns random group names with which f's session for
 // acme needs n cookies, by encoding trial sessions with f's keys.
-func groupsForChunks(t *testing.T, f *fixture, n int) []string {
+func groupsForChunks(t testing.TB, f *fixture, n int) []string {
 	t.Helper()
 	set := f.p.s()
 	var groups []string

@@ -391,7 +391,14 @@ func (p *Provider) serveHandoff(w http.ResponseWriter, r *http.Request) {
 		p.refuseHandoff(w, r, t, tok.Return, result, err)
 		return
 	}
+	target, ok := redirect.Local(tok.Return)
+	if !ok {
+		target = t.DefaultRelayState
+	}
 	s := tok.Session
+	// Copies of the session cookie planted on this host would otherwise
+	// stand beside the new one and make the next request sessionless.
+	p.expireOldSessions(w, r, targetPath(target))
 	value, err := set.codec.encode(set.cookies.hostName(sessionCookie), s)
 	if err == nil {
 		err = set.cookies.writeSession(w, value, time.Unix(s.Expires, 0))
@@ -405,10 +412,6 @@ func (p *Provider) serveHandoff(w http.ResponseWriter, r *http.Request) {
 	}
 	if tok.Key != "" {
 		http.SetCookie(w, set.cookies.expired(set.cookies.hostName(handoffBindCookie+tok.Key), "/"))
-	}
-	target, ok := redirect.Local(tok.Return)
-	if !ok {
-		target = t.DefaultRelayState
 	}
 	p.metrics.handoffs.WithLabelValues(handoffSuccess).Inc()
 	p.log.LogAttrs(r.Context(), slog.LevelInfo, "login handoff",

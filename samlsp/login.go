@@ -193,8 +193,12 @@ func loginURL(tenant, returnTo, hint string) string {
 
 // LoginRedirect answers a browser navigation that has no session: it goes
 // to the remembered organisation's login, or to the organisation page,
-// carrying the requested path so the user lands where they were going.
+// carrying the requested path so the user lands where they were going. If
+// the request named the session cookie twice, it expires the copies.
 func (p *Provider) LoginRedirect(w http.ResponseWriter, r *http.Request) {
+	// A browser refused for a duplicated session cookie must lose the
+	// copies, or it would come back with them after signing in.
+	p.expireDuplicateSessions(w, r, r.URL.EscapedPath())
 	returnTo, ok := redirect.Local(r.URL.RequestURI())
 	if !ok {
 		returnTo = ""

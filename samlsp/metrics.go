@@ -33,6 +33,11 @@ const (
 	rejectTenant  = "tenant_gone" // its tenant is no longer configured
 	rejectHost    = "wrong_host"  // presented at a host that does not serve its tenant
 	rejectPolicy  = "policy"      // the tenant's current policy (allowed_groups) refuses it
+	// rejectDuplicate: the request names the session cookie, or one of its
+	// pieces, more than once. Which copy the browser lists first depends
+	// on path length and age, so a copy planted for a parent domain or a
+	// deeper path would decide who the user is.
+	rejectDuplicate = "duplicate_cookie"
 )
 
 // NewMetrics registers the login metrics on reg.
@@ -63,10 +68,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}, []string{"tenant", "flow", "result"})
 	rejections := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sso_gateway_session_rejections_total",
-		Help: "Session cookies presented but not accepted, by reason (invalid, expired, tenant_gone, wrong_host, policy). A jump of invalid after a change of session keys means a key was removed too early.",
+		Help: "Session cookies presented but not accepted, by reason (invalid, expired, tenant_gone, wrong_host, policy, duplicate_cookie). A jump of invalid after a change of session keys means a key was removed too early.",
 	}, []string{"reason"})
 	m.sessionRejections = map[string]prometheus.Counter{}
-	for _, r := range []string{rejectInvalid, rejectExpired, rejectTenant, rejectHost, rejectPolicy} {
+	for _, r := range []string{rejectInvalid, rejectExpired, rejectTenant, rejectHost, rejectPolicy, rejectDuplicate} {
 		m.sessionRejections[r] = rejections.WithLabelValues(r)
 	}
 	m.handoffs = newHandoffCounter()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -280,30 +281,125 @@ func (c cookies) writeSession(w http.ResponseWriter, value string, expires time.
 }
 
 // readSession reassembles the session cookie, or returns "" when it is
-// absent or incomplete.
+// absent, incomplete or duplicated.
 func (c cookies) readSession(r *http.Request) string {
-	first, err := r.Cookie(c.sessionChunkName(0))
-	if err != nil {
+	sc := c.scanSession(r.Header)
+	if sc.duplicated != 0 {
 		return ""
 	}
-	count, rest, chunked := strings.Cut(first.Value, "~")
+	return sc.value()
+}
+
+// sessionCookies is what a request carries of the session cookie.
+type sessionCookies struct {
+	// pieces are the values of the pieces present (bit i of valid set),
+	// the first of each name as net/http's Request.Cookie would return
+	// it.
+	pieces [maxSessionChunks]string
+	// valid, seen and duplicated hold a bit per piece (1<<i): its name
+	// came with a well-formed value; came at all; came more than once.
+	valid, seen, duplicated uint8
+}
+
+// scanSession reads the pieces of the session cookie from the Cookie
+// header lines in h, parsing each cookie as Request.Cookie does, in one
+// pass that allocates nothing: Authenticate runs on every request, and
+// Request.Cookie would build a slice of every cookie of the request for
+// each piece. Unlike Request.Cookie, it notes which names come more than
+// once, in one line or across several.
+func (c cookies) scanSession(h http.Header) sessionCookies {
+	var sc sessionCookies
+	for _, line := range h["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = textproto.TrimString(part)
+			if part == "" {
+				continue
+			}
+			name, value, _ := strings.Cut(part, "=")
+			i := c.sessionChunkIndex(textproto.TrimString(name))
+			if i < 0 {
+				continue
+			}
+			bit := uint8(1) << i
+			if sc.seen&bit != 0 {
+				sc.duplicated |= bit
+				continue
+			}
+			sc.seen |= bit
+			if v, ok := cookieValue(value); ok {
+				sc.pieces[i], sc.valid = v, sc.valid|bit
+			}
+		}
+	}
+	return sc
+}
+
+// value reassembles the session cookie, or returns "" when it is absent
+// or incomplete. It does not look at duplicates.
+func (sc *sessionCookies) value() string {
+	if sc.valid&1 == 0 {
+		return ""
+	}
+	count, rest, chunked := strings.Cut(sc.pieces[0], "~")
 	if !chunked {
-		return first.Value
+		return sc.pieces[0]
 	}
 	n, err := strconv.Atoi(count)
 	if err != nil || n < 2 || n > maxSessionChunks {
 		return ""
 	}
-	var b strings.Builder
-	b.WriteString(rest)
+	size := len(rest)
 	for i := 1; i < n; i++ {
-		ck, err := r.Cookie(c.sessionChunkName(i))
-		if err != nil {
+		if sc.valid&(1<<i) == 0 {
 			return ""
 		}
-		b.WriteString(ck.Value)
+		size += len(sc.pieces[i])
+	}
+	var b strings.Builder
+	b.Grow(size)
+	b.WriteString(rest)
+	for i := 1; i < n; i++ {
+		b.WriteString(sc.pieces[i])
 	}
 	return b.String()
+}
+
+// cookieValue is net/http's parsing of a cookie value: without its double
+// quotes, if quoted; not ok if it holds a byte RFC 6265 forbids.
+func cookieValue(raw string) (string, bool) {
+	if len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	for i := 0; i < len(raw); i++ {
+		if b := raw[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return "", false
+		}
+	}
+	return raw, true
+}
+
+// sessionChunkIndex returns which piece of the session cookie name names
+// (0 for the first, whose name is the session cookie's), or -1 if it names
+// none. It compares without building the names, which would allocate.
+func (c cookies) sessionChunkIndex(name string) int {
+	if c.secure {
+		var ok bool
+		if name, ok = strings.CutPrefix(name, "__Host-"); !ok {
+			return -1
+		}
+	}
+	rest, ok := strings.CutPrefix(name, sessionCookie)
+	switch {
+	case !ok:
+		return -1
+	case rest == "":
+		return 0
+	case len(rest) == 2 && rest[0] == '_' && rest[1] >= '1' && rest[1] < '0'+maxSessionChunks:
+		return int(rest[1] - '0')
+	}
+	return -1
 }
 
 // clearSession expires every piece of the session cookie.
@@ -319,6 +415,18 @@ func (c cookies) sessionChunkName(i int) string {
 		return c.hostName(sessionCookie)
 	}
 	return c.hostName(sessionCookie + "_" + strconv.Itoa(i))
+}
+
+// names returns the names of the pieces of the session cookie whose bits
+// are set in bits.
+func (c cookies) names(bits uint8) []string {
+	var out []string
+	for i := range maxSessionChunks {
+		if bits&(1<<i) != 0 {
+			out = append(out, c.sessionChunkName(i))
+		}
+	}
+	return out
 }
 
 // cookies knows the names and attributes of the gateway's cookies, which

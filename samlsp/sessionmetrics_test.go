@@ -2,6 +2,7 @@ package samlsp
 
 import (
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -63,6 +64,9 @@ func TestSessionRejectionMetric(t *testing.T) {
 			f.withTenants(func(o *TenantOptions) { o.AllowedGroups = []string{"g-partners"} })
 			return f.authenticate(ck)
 		}},
+		{rejectDuplicate, func(f *fixture, ck *http.Cookie) (*Session, bool) {
+			return f.authenticateHeader("docs.example.com", ck.Name+"="+ck.Value+"; "+ck.Name+"="+ck.Value)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.reason, func(t *testing.T) {
@@ -91,5 +95,34 @@ func TestSessionRejectionMetric(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSessionRejectionSeries: every reason's series exists from the start,
+// at zero, so that a rate over it can be alerted on before the first
+// rejection.
+func TestSessionRejectionSeries(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	families, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, mf := range families {
+		if mf.GetName() != "sso_gateway_session_rejections_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				got = append(got, lp.GetValue())
+			}
+		}
+	}
+	slices.Sort(got)
+	want := []string{rejectDuplicate, rejectExpired, rejectInvalid, rejectPolicy, rejectTenant, rejectHost}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("got reasons %q, want %q", got, want)
 	}
 }

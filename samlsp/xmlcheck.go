@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // errDirective refuses a SAML message with a DOCTYPE or another <!...>
@@ -17,24 +18,107 @@ import (
 // rather than handed to code whose behaviour on DTDs no test can pin.
 var errDirective = errors.New("the message contains a DOCTYPE or another XML directive")
 
+// errExtraAssertion refuses a Response that holds more than one Assertion
+// or EncryptedAssertion element, wherever they are. crewjam verifies one
+// and returns it, and ignores the others; but any code that later looks
+// for "the assertion" in the document (the audit log's unverified
+// identity, a future feature, a debugging aid) could find another one,
+// which nobody signed. Entra sends exactly one, so a second one is refused
+// rather than reasoned about.
+var errExtraAssertion = errors.New("the response holds more than one Assertion or EncryptedAssertion element")
+
+// xmlFacts is what scanXML learns of a message without building a tree.
+// Nothing in it is verified.
+type xmlFacts struct {
+	// directive is set if the message has a DOCTYPE or another directive;
+	// the scan stops there.
+	directive bool
+	// assertions counts the elements whose local name is Assertion or
+	// EncryptedAssertion, in any namespace or none.
+	assertions int
+	// inResponseTo is the root element's InResponseTo attribute.
+	inResponseTo string
+	// malformed is the tokenizer's error, if the message is not
+	// well-formed; the scan stops there.
+	malformed error
+}
+
+// scanXML tokenizes doc once, as etree (and so crewjam) reads it: strictly,
+// and taking any declared encoding as the bytes it is given. Reading it
+// differently would let a message hide from the scan what crewjam then
+// sees (a decoder without a CharsetReader stops at encoding="ISO-8859-1",
+// before any DOCTYPE that follows).
+func scanXML(doc []byte) xmlFacts {
+	var facts xmlFacts
+	d := xml.NewDecoder(bytes.NewReader(doc))
+	d.Strict = true
+	d.CharsetReader = func(_ string, input io.Reader) (io.Reader, error) { return input, nil }
+	root := true
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			return facts
+		}
+		if err != nil {
+			facts.malformed = err
+			return facts
+		}
+		switch tok := tok.(type) {
+		case xml.Directive:
+			facts.directive = true
+			return facts
+		case xml.StartElement:
+			if isAssertion(tok.Name.Local) {
+				facts.assertions++
+			}
+			if root {
+				root = false
+				for _, a := range tok.Attr {
+					if a.Name.Space == "" && a.Name.Local == "InResponseTo" {
+						facts.inResponseTo = a.Value
+					}
+				}
+			}
+		}
+	}
+}
+
+// isAssertion reports whether local, an element's local name as the
+// tokenizer gives it, names an Assertion or EncryptedAssertion. A name
+// with more than one colon comes whole; its last part counts.
+func isAssertion(local string) bool {
+	if i := strings.LastIndexByte(local, ':'); i >= 0 {
+		local = local[i+1:]
+	}
+	return local == "Assertion" || local == "EncryptedAssertion"
+}
+
 // refuseDirectives scans doc's tokens, without building a tree, for
 // directives. It does not judge well-formedness otherwise: the SAML
 // library does that next.
 func refuseDirectives(doc []byte) error {
-	d := xml.NewDecoder(bytes.NewReader(doc))
-	for {
-		tok, err := d.RawToken()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			// Malformed: the SAML library refuses it with its own error.
-			return nil
-		}
-		if _, ok := tok.(xml.Directive); ok {
-			return errDirective
-		}
+	if scanXML(doc).directive {
+		return errDirective
 	}
+	return nil
+}
+
+// checkResponse scans a SAML response, once and without building a tree,
+// before crewjam parses it: it refuses directives, anything the tokenizer
+// refuses (so that nothing after the point it stopped goes unseen), and
+// more than one assertion. It returns the root's InResponseTo, unverified,
+// even when it refuses the response.
+func checkResponse(doc []byte) (inResponseTo string, err error) {
+	facts := scanXML(doc)
+	switch {
+	case facts.directive:
+		return facts.inResponseTo, errDirective
+	case facts.malformed != nil:
+		return facts.inResponseTo, fmt.Errorf("the response is not well-formed XML: %w", facts.malformed)
+	case facts.assertions > 1:
+		return facts.inResponseTo, fmt.Errorf("%w: %d of them", errExtraAssertion, facts.assertions)
+	}
+	return facts.inResponseTo, nil
 }
 
 // maxLogoutMessage bounds an inflated logout message: a real one is a

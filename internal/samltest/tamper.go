@@ -103,6 +103,29 @@ func InsertAfterIssuer(el *etree.Element, t etree.Token) {
 	el.InsertChildAt(at, t)
 }
 
+// Encrypt returns an EncryptedAssertion holding a copy of el, an Assertion
+// as a test has made or changed it (signed or not), encrypted as e says,
+// the way Response.Encrypt encrypts the assertion it makes. It fails tb if
+// el cannot be encrypted (e.Cert is nil, or its key is not RSA).
+func Encrypt(tb testing.TB, el *etree.Element, e Encryption) *etree.Element {
+	tb.Helper()
+	// el may sit inside a document: the copy declares the namespaces it
+	// inherits, as it must once it stands alone in the plaintext.
+	nsCtx, err := etreeutils.NSBuildParentContext(el)
+	if err != nil {
+		tb.Fatalf("samltest: encrypt: %v", err)
+	}
+	detached, err := etreeutils.NSDetatch(nsCtx, el)
+	if err != nil {
+		tb.Fatalf("samltest: encrypt: %v", err)
+	}
+	encrypted, err := e.encrypt(detached)
+	if err != nil {
+		tb.Fatalf("samltest: encrypt: %v", err)
+	}
+	return encrypted
+}
+
 // SplitTextWithComment replaces the text of el, an element without child
 // elements, by its first at bytes, a comment holding comment, and the rest.
 // Exclusive canonicalization without comments, which signatures in SAML

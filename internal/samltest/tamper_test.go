@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
@@ -202,5 +203,36 @@ func TestDeflateBomb(t *testing.T) {
 		if size == 10<<20 && len(bomb) > 11<<10 {
 			t.Errorf("10 MiB bomb is %d bytes, want about 10 KiB", len(bomb))
 		}
+	}
+}
+
+// TestEncrypt: an assertion a test has edited and signed again, encrypted
+// with Encrypt in place of the plaintext, decrypts and verifies, and reads
+// as edited; the plaintext is nowhere in the response.
+func TestEncrypt(t *testing.T) {
+	t.Parallel()
+	idp, sp, raw := tamperResponse(t, SignAssertion)
+	spKey, spCert := NewKeyPair(t, "gateway", 2048, time.Now().Add(-time.Hour), time.Now().AddDate(1, 0, 0))
+	sp.Key, sp.Certificate = spKey, spCert
+	doc := ParseXML(t, raw)
+	assertion := MustFind(t, doc.Root(), "Assertion")
+	MustFind(t, assertion, "Subject", "NameID").SetText("carol@contoso.example")
+	idp.Resign(t, assertion, Signer{})
+	encrypted := Encrypt(t, assertion, Encryption{Cert: spCert})
+	if encrypted.Tag != "EncryptedAssertion" {
+		t.Fatalf("got <%s>, want <EncryptedAssertion>", encrypted.Tag)
+	}
+	doc.Root().InsertChildAt(assertion.Index(), encrypted)
+	doc.Root().RemoveChild(assertion)
+	out := XMLBytes(t, doc)
+	if bytes.Contains(out, []byte("carol@")) {
+		t.Fatalf("the NameID is readable in the response:\n%s", out)
+	}
+	a, err := sp.ParseXMLResponse(out, nil, sp.AcsURL)
+	if err != nil {
+		t.Fatalf("ParseXMLResponse: %v", privateErr(err))
+	}
+	if got, want := a.Subject.NameID.Value, "carol@contoso.example"; got != want {
+		t.Errorf("got NameID %q, want %q", got, want)
 	}
 }
