@@ -120,8 +120,18 @@ func spInitiated(t *testing.T, s *session) {
 			c.Name, c.HTTPOnly, c.Secure, c.SameSite, c.Path, acsPath+"contoso")
 	}
 
-	s.tab.do(t, "sign in at the IdP and come back through the ACS",
-		chromedp.SendKeys(chromedp.ID("user"), demo.Username),
+	// The gateway passed the email typed on the organisation page as
+	// login_hint, and the IdP offers it, as Entra does: B.Simon signs in
+	// with the email, typing only the password.
+	user, err := chromedp.Run(s.tab.flow, chromedp.Value(chromedp.ID("user")))
+	if err != nil {
+		t.Fatalf("read the IdP's user field: %v", err)
+	}
+	if user != demo.UserEmail {
+		t.Errorf("the IdP's user field holds %q, want %q from login_hint", user, demo.UserEmail)
+	}
+	s.tab.do(t, "sign in at the IdP with the email and come back through the ACS",
+		chromedp.SetValue(chromedp.ID("user"), demo.UserEmail),
 		chromedp.SendKeys(chromedp.ID("password"), s.password),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.ID("remote-user")),
