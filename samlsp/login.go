@@ -140,11 +140,10 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, set.cookies.expired(set.cookies.hostName(tenantCookie), "/"))
 	}
 	data := page.DiscoverData{
-		Title:         "Sign in to your organisation",
-		Action:        SelectPath,
-		Query:         query,
-		ReturnTo:      returnTo,
-		CorrelationID: correlation.FromContext(r.Context()),
+		Title:    "Sign in to your organisation",
+		Action:   SelectPath,
+		Query:    query,
+		ReturnTo: returnTo,
 	}
 	ts := p.tenants.Load()
 	if query == "" {

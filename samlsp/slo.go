@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -33,6 +34,22 @@ type trackedLogout struct {
 	Issued    int64  `json:"iat"`
 }
 
+// sloDoneParam carries, from the IdP's verified successful LogoutResponse
+// to the signed-out page, that the user is signed out at the IdP too. It is
+// sealed with the session keys (name sloDoneName) and expires after
+// logoutTimeout: nobody can send a user a link that tells them they are
+// signed out of Microsoft when they are not.
+const (
+	sloDoneParam = "slo"
+	sloDoneName  = CookiePrefix + "slo_done"
+)
+
+// sloDone is the value of sloDoneParam.
+type sloDone struct {
+	Tenant string `json:"t"`
+	Issued int64  `json:"iat"`
+}
+
 // serveLogout ends the session and, when the session's IdP has a
 // SingleLogoutService, sends it a LogoutRequest with the session's NameID
 // and SessionIndex, whose answer lands on the signed-out page. Otherwise it
@@ -47,7 +64,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	s, ok := p.Authenticate(r)
 	p.clearSession(w, r)
 	if !ok {
-		p.signedOut(w, r)
+		p.signedOut(w, r, p.signedOutAtIdP(r))
 		return
 	}
 	t, _ := p.tenants.Load().Get(s.Tenant)
@@ -56,7 +73,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		slog.String("tenant", s.Tenant), slog.String("name_id", s.NameID), slog.String("correlation_id", correlation.FromContext(r.Context())))
 	if st == nil || st.idp.SLOURL == "" || t.SLOURL == nil {
 		p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
-		p.signedOut(w, r)
+		p.signedOut(w, r, false)
 		return
 	}
 	var opts []crewsaml.LogoutRequestOption
@@ -91,7 +108,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "cannot send a LogoutRequest to the IdP; signed out locally",
 		slog.String("tenant", t.ID), slog.String("error", err.Error()))
 	p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
-	p.signedOut(w, r)
+	p.signedOut(w, r, false)
 }
 
 // serveSLO is the tenant's SingleLogoutService: the IdP's answer to a
@@ -176,10 +193,31 @@ func (p *Provider) logoutResponse(w http.ResponseWriter, r *http.Request, t *Ten
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowSP, result).Inc()
 	p.clearSession(w, r)
-	// To the signed-out page at a clean URL: reloading it must not post
-	// the IdP's message again.
+	// To the signed-out page at a URL without the IdP's message: reloading
+	// it must not post the message again.
+	target := LogoutPath
+	if err == nil {
+		// Verified, with success status: the IdP has ended its session.
+		if done, eerr := set.codec.encode(sloDoneName, sloDone{Tenant: t.ID, Issued: p.clock.Now().Unix()}); eerr == nil {
+			target += "?" + url.Values{sloDoneParam: {done}}.Encode()
+		}
+	}
 	page.SecurityHeaders(w.Header())
-	http.Redirect(w, r, LogoutPath, http.StatusSeeOther)
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// signedOutAtIdP reports whether r carries a fresh sloDoneParam sealed by
+// this gateway.
+func (p *Provider) signedOutAtIdP(r *http.Request) bool {
+	v := r.URL.Query().Get(sloDoneParam)
+	if v == "" {
+		return false
+	}
+	var done sloDone
+	if p.s().codec.decode(sloDoneName, v, &done) != nil {
+		return false
+	}
+	return p.clock.Now().Before(time.Unix(done.Issued, 0).Add(logoutTimeout))
 }
 
 // logoutRequest handles an IdP-initiated logout: the session ends, and a
@@ -208,13 +246,15 @@ func (p *Provider) logoutRequest(w http.ResponseWriter, r *http.Request, t *Tena
 			slog.String("tenant", t.ID), slog.String("error", privateError(err)),
 			slog.String("correlation_id", correlation.FromContext(r.Context())))
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "failure").Inc()
-		p.signedOut(w, r)
+		p.signedOut(w, r, false)
 		return
 	}
 	u, err := st.sp.MakeRedirectLogoutResponse(req.ID, r.Form.Get("RelayState"))
 	if err != nil || st.idp.SLOURL == "" {
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "local").Inc()
-		p.signedOut(w, r)
+		// Not answered, but the verified request came from the IdP,
+		// where the user is signing out.
+		p.signedOut(w, r, true)
 		return
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "success").Inc()
@@ -253,12 +293,14 @@ func (p *Provider) clearSession(w http.ResponseWriter, _ *http.Request) {
 	p.s().cookies.clearSession(w)
 }
 
-// signedOut shows the signed-out page.
-func (p *Provider) signedOut(w http.ResponseWriter, r *http.Request) {
+// signedOut shows the signed-out page. atIdP means the IdP confirmed a
+// single logout, so the user need not sign out there too.
+func (p *Provider) signedOut(w http.ResponseWriter, r *http.Request, atIdP bool) {
 	page.Render(w, http.StatusOK, "signedout", page.SignedOutData{
 		Title:         "Signed out",
 		SignIn:        "/",
 		Switch:        switchURL,
+		AtIdP:         atIdP,
 		CorrelationID: correlation.FromContext(r.Context()),
 	})
 }
