@@ -366,10 +366,10 @@ func RegisterApps(identity *idp.IdP, gw *gateway.Gateway) error {
 
 func printWelcome(w io.Writer, u URLs) {
 	fmt.Fprintf(w, `
-sso-gateway demo is running. Press Ctrl-C to stop.
+sso-gateway demo is running. Press Ctrl-C to stop; logins are logged below.
 
   Open this URL:   %s/
-  Sign in as:      %s  (on the demo IdP: username %s, password %s)
+  Sign in as:      %s  (on the demo IdP: that email or username %s, password %s)
 
   Demo IdP:        %s/  (My Apps: tiles start IdP-initiated logins)
   Upstream:        %s/  (the document service; in production only the gateway may reach it)
