@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"crypto/rsa"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -603,9 +604,38 @@ func TestParseProblems(t *testing.T) {
 			want:  []problem{{"session.keys[0].block_key", "decodes to 20 bytes, want 16, 24 or 32"}},
 		},
 		{
+			name:  "hash key 31 bytes, with the hint",
+			edits: []edit{{"session.keys[0].hash_key", b64n(31)}},
+			want:  []problem{{"session.keys[0].hash_key", "(generate one with: openssl rand -base64 64)"}},
+		},
+		{
 			name:  "hash key not base64",
 			edits: []edit{{"session.keys[0].hash_key", "not base64!"}},
-			want:  []problem{{"session.keys[0].hash_key", "not valid base64"}},
+			want:  []problem{{"session.keys[0].hash_key", "not valid base64 (generate one with: openssl rand -base64 64)"}},
+		},
+		{
+			name:  "block key not base64",
+			edits: []edit{{"session.keys[0].block_key", "%%%%%%%%%%%%%%%%%%%%%%%%"}},
+			want:  []problem{{"session.keys[0].block_key", "not valid base64 (generate one with: openssl rand -base64 32)"}},
+		},
+		{
+			// openssl rand -hex 32: valid base64 too, of 48 bytes.
+			name:  "hash key in hex",
+			edits: []edit{{"session.keys[0].hash_key", hex.EncodeToString(hashKey[:32])}},
+			want:  []problem{{"session.keys[0].hash_key", "looks like hex, want base64 (generate one with: openssl rand -base64 64)"}},
+		},
+		{
+			// openssl rand -hex 16: 32 hex digits decode as base64 to
+			// 24 bytes, a valid length, with only 128 random bits.
+			name:  "block key in hex of a valid base64 length",
+			edits: []edit{{"session.keys[0].block_key", "00112233445566778899aabbccddeeff"}},
+			want:  []problem{{"session.keys[0].block_key", "looks like hex, want base64 (generate one with: openssl rand -base64 32)"}},
+		},
+		{
+			name:  "block key in upper-case hex from the environment",
+			edits: []edit{{"session.keys[0]", map[string]any{"hash_key": b64(hashKey), "block_key_env": "SSO_BLOCK"}}},
+			env:   map[string]string{"SSO_BLOCK": strings.ToUpper(hex.EncodeToString(blockKey)) + "\n"},
+			want:  []problem{{"session.keys[0].block_key_env", "looks like hex, want base64 (generate one with: openssl rand -base64 32)"}},
 		},
 		{
 			name: "keys from files",
@@ -627,7 +657,7 @@ func TestParseProblems(t *testing.T) {
 		{
 			name:  "key file not base64",
 			edits: []edit{{"session.keys[0]", map[string]any{"hash_key": b64(hashKey), "block_key_file": garbageFile}}},
-			want:  []problem{{"session.keys[0].block_key_file", "not valid base64"}},
+			want:  []problem{{"session.keys[0].block_key_file", "not valid base64 (generate one with: openssl rand -base64 32)"}},
 		},
 		{
 			name:  "keys from the environment",

@@ -528,9 +528,18 @@ func (v *validator) secret(path, name, inline, fileName, envName string, lengths
 	if key == "" {
 		return nil
 	}
-	raw, err := decodeBase64(strings.TrimSpace(encoded))
+	hint := fmt.Sprintf("generate one with: openssl rand -base64 %d", lengths[len(lengths)-1])
+	encoded = strings.TrimSpace(encoded)
+	if looksHex(encoded) {
+		// "openssl rand -hex 32" is a common slip. Its digits are valid
+		// base64 too, but decode to the wrong length, or to a key with
+		// far fewer random bits than its length suggests.
+		v.add(key, "looks like hex, want base64 (%s)", hint)
+		return nil
+	}
+	raw, err := decodeBase64(encoded)
 	if err != nil {
-		v.add(key, "not valid base64")
+		v.add(key, "not valid base64 (%s)", hint)
 		return nil
 	}
 	for _, n := range lengths {
@@ -538,8 +547,24 @@ func (v *validator) secret(path, name, inline, fileName, envName string, lengths
 			return raw
 		}
 	}
-	v.add(key, "decodes to %d bytes, want %s (generate one with: openssl rand -base64 %d)", len(raw), orList(lengths), lengths[len(lengths)-1])
+	v.add(key, "decodes to %d bytes, want %s (%s)", len(raw), orList(lengths), hint)
 	return nil
+}
+
+// looksHex reports whether s is a string of hex digits long enough to be a
+// key. A random base64 key (22 characters or more) is all hex digits with a
+// probability below 2^-33, a 32-byte one below 2^-67.
+func looksHex(s string) bool {
+	if len(s) < 22 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // secretString reads a secret given inline (name), from a file (name_file)

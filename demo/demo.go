@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,6 +33,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/demo/docs"
 	"github.com/sso-gateway/sso-gateway/demo/idp"
 	"github.com/sso-gateway/sso-gateway/gateway"
+	"github.com/sso-gateway/sso-gateway/internal/logging"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 )
 
@@ -73,10 +75,56 @@ type Options struct {
 	Password string
 	// Dir holds the generated config, keys and documents; "" makes a
 	// temporary folder that is removed at exit.
-	Dir    string
-	Logger *slog.Logger
+	Dir string
+	// Logger receives every component's log lines. When nil, Run logs to
+	// LogTo with NewLogger(LogTo, Verbose), or nowhere if LogTo is nil.
+	Logger  *slog.Logger
+	LogTo   io.Writer
+	Verbose bool
 	// Ready, if set, is called with the running demo's URLs.
 	Ready func(URLs)
+}
+
+// FlagSet returns the flags of "sso-gateway demo", bound to o.
+func FlagSet(o *Options) *flag.FlagSet {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.StringVar(&o.Listen, "listen", DefaultListen, "gateway address")
+	fs.StringVar(&o.AdminListen, "admin-listen", DefaultAdminListen, "metrics and health address")
+	fs.StringVar(&o.IdPListen, "idp-listen", DefaultIdPListen, "demo IdP address")
+	fs.StringVar(&o.UpstreamListen, "upstream-listen", DefaultUpstreamListen, "demo document service address")
+	fs.StringVar(&o.Password, "password", "", "B.Simon's password (default: random, printed)")
+	fs.StringVar(&o.Dir, "dir", "", "folder for the generated config, keys and documents (default: a temporary one, removed at exit)")
+	fs.BoolVar(&o.Verbose, "v", false, "log every line, not only logins, warnings and errors")
+	return fs
+}
+
+// NewLogger returns the demo's logger: readable text on w. Unless verbose,
+// it shows only what a newcomer wants to see: the audit line of each login
+// ("login": who, which tenant, success or why not), warnings and errors.
+func NewLogger(w io.Writer, verbose bool) *slog.Logger {
+	h := logging.NewHandler(w, slog.LevelInfo, "text")
+	if verbose {
+		return slog.New(h)
+	}
+	return slog.New(quietHandler{h})
+}
+
+// quietHandler passes on only login audit lines, warnings and errors.
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn && r.Message != "login" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
 }
 
 // URLs are where the running demo can be reached.
@@ -100,7 +148,11 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 	if o.UpstreamListen == "" {
 		o.UpstreamListen = DefaultUpstreamListen
 	}
-	if o.Logger == nil {
+	switch {
+	case o.Logger != nil:
+	case o.LogTo != nil:
+		o.Logger = NewLogger(o.LogTo, o.Verbose)
+	default:
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Password == "" {
@@ -124,12 +176,17 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 			ln.Close()
 		}
 	}()
-	for name, addr := range map[string]string{"gateway": o.Listen, "admin": o.AdminListen, "idp": o.IdPListen, "upstream": o.UpstreamListen} {
-		ln, err := lc.Listen(ctx, "tcp", addr)
+	for _, l := range []struct{ name, addr, flag string }{
+		{"gateway", o.Listen, "-listen"},
+		{"admin", o.AdminListen, "-admin-listen"},
+		{"idp", o.IdPListen, "-idp-listen"},
+		{"upstream", o.UpstreamListen, "-upstream-listen"},
+	} {
+		ln, err := lc.Listen(ctx, "tcp", l.addr)
 		if err != nil {
-			return fmt.Errorf("demo: listen for %s on %s: %w (choose another address with a flag)", name, addr, err)
+			return fmt.Errorf("demo: %w", &gateway.ListenError{Addr: l.addr, Change: "the " + l.flag + " flag", Err: err})
 		}
-		listeners[name] = ln
+		listeners[l.name] = ln
 	}
 	urls := URLs{
 		Gateway:  "http://" + listeners["gateway"].Addr().String(),
@@ -170,7 +227,6 @@ func Run(ctx context.Context, o Options, stdout io.Writer) error {
 	gw, err := gateway.Build(ctx, cfg, gateway.Deps{
 		Logger:   o.Logger.With("component", "gateway"),
 		Registry: prometheus.NewRegistry(),
-		Version:  "demo",
 	})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -317,10 +373,10 @@ func RegisterApps(identity *idp.IdP, gw *gateway.Gateway) error {
 
 func printWelcome(w io.Writer, u URLs) {
 	fmt.Fprintf(w, `
-sso-gateway demo is running. Press Ctrl-C to stop.
+sso-gateway demo is running. Press Ctrl-C to stop; logins are logged below.
 
   Open this URL:   %s/
-  Sign in as:      %s  (on the demo IdP: username %s, password %s)
+  Sign in as:      %s  (on the demo IdP: that email or username %s, password %s)
 
   Demo IdP:        %s/  (My Apps: tiles start IdP-initiated logins)
   Upstream:        %s/  (the document service; in production only the gateway may reach it)

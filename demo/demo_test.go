@@ -1,8 +1,12 @@
 package demo
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -16,17 +20,19 @@ import (
 	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
-// startDemo runs the demo on free ports and returns its URLs and output.
-func startDemo(t *testing.T) (URLs, *syncbuf.Buffer) {
+// startDemo runs the demo on free ports and returns its URLs, output and
+// logs (as "sso-gateway demo" shows them without -v).
+func startDemo(t *testing.T) (URLs, *syncbuf.Buffer, *syncbuf.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan URLs, 1)
-	out := &syncbuf.Buffer{}
+	out, logs := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Options{
 			Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", IdPListen: "127.0.0.1:0", UpstreamListen: "127.0.0.1:0",
 			Dir:   t.TempDir(),
+			LogTo: logs,
 			Ready: func(u URLs) { ready <- u },
 		}, out)
 	}()
@@ -38,13 +44,13 @@ func startDemo(t *testing.T) (URLs, *syncbuf.Buffer) {
 	})
 	select {
 	case u := <-ready:
-		return u, out
+		return u, out, logs
 	case err := <-done:
 		t.Fatalf("demo stopped: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo did not start")
 	}
-	return URLs{}, nil
+	return URLs{}, nil, nil
 }
 
 // browser is an HTTP client with cookies that asks for HTML like a browser.
@@ -144,9 +150,10 @@ func parseForm(t *testing.T, page string) (string, url.Values) {
 // TestDemo drives the running demo like a user: SP-initiated login through
 // the organisation page and the IdP's form, an upload and download through
 // the gateway, IdP-initiated login from My Apps into the second tenant,
-// and logout.
+// and logout. B.Simon signs in at the IdP with the email address, as the
+// README says, in whatever case.
 func TestDemo(t *testing.T) {
-	u, out := startDemo(t)
+	u, out, logs := startDemo(t)
 	for _, want := range []string{u.Gateway + "/", "password " + u.Password, "B.Simon@contoso.example", "/auth/api/v1/saml/login/contoso"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("welcome text lacks %q:\n%s", want, out)
@@ -162,7 +169,12 @@ func TestDemo(t *testing.T) {
 	if !strings.HasPrefix(resp.Request.URL.String(), u.IdP) {
 		t.Fatalf("the organisation page led to %s, want the IdP", resp.Request.URL)
 	}
-	resp, page = b.submit(page, resp.Request.URL.String(), map[string]string{"user": Username, "password": u.Password})
+	// The IdP's page pre-fills the user field from login_hint (a script;
+	// the browser test runs it).
+	if got := resp.Request.URL.Query().Get("login_hint"); got != UserEmail {
+		t.Errorf("login_hint at the IdP: got %q, want %q", got, UserEmail)
+	}
+	resp, page = b.submit(page, resp.Request.URL.String(), map[string]string{"user": strings.ToUpper(UserEmail), "password": u.Password})
 	resp, page = b.submit(page, resp.Request.URL.String(), nil) // the auto-posting form
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != u.Gateway+"/?from=test" {
 		t.Fatalf("after login: got %d at %s, want the requested page", resp.StatusCode, resp.Request.URL)
@@ -209,7 +221,7 @@ func TestDemo(t *testing.T) {
 	// IdP asks for the password, then finishes the IdP-initiated login.
 	fresh := newBrowser(t)
 	resp, page = fresh.do(http.MethodGet, u.IdP+"/login/contoso", nil)
-	resp, page = fresh.submit(page, resp.Request.URL.String(), map[string]string{"user": Username, "password": u.Password, "next": "/login/contoso"})
+	resp, page = fresh.submit(page, resp.Request.URL.String(), map[string]string{"user": strings.ToLower(UserEmail), "password": u.Password, "next": "/login/contoso"})
 	resp, page = fresh.submit(page, resp.Request.URL.String(), nil)
 	if resp.Request.URL.String() != u.Gateway+"/" || !strings.Contains(page, `id="remote-tenant">contoso<`) {
 		t.Fatalf("IdP-initiated login from a fresh browser ended at %s, want / signed in to contoso", resp.Request.URL)
@@ -224,6 +236,93 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+
+	// Without -v the demo shows each login's audit line, and not the
+	// access log or the start-up chatter.
+	audit := 0
+	for l := range strings.Lines(logs.String()) {
+		switch {
+		case strings.Contains(l, "msg=login ") && strings.Contains(l, "result=success"):
+			audit++
+		case strings.Contains(l, "level=WARN"), strings.Contains(l, "level=ERROR"):
+		default:
+			t.Errorf("the demo logged %q, want only logins, warnings and errors", l)
+		}
+	}
+	if audit != 3 {
+		t.Errorf("got %d successful login lines, want 3:\n%s", audit, logs)
+	}
+}
+
+// TestDemoAddressInUse: an address another process holds is reported with
+// the flag that changes it.
+func TestDemoAddressInUse(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() }) // after the parallel subtests
+	addr := taken.Addr().String()
+	free := "127.0.0.1:0"
+	tests := []struct {
+		flag string
+		o    Options
+	}{
+		{"-listen", Options{Listen: addr, AdminListen: free, IdPListen: free, UpstreamListen: free}},
+		{"-admin-listen", Options{Listen: free, AdminListen: addr, IdPListen: free, UpstreamListen: free}},
+		{"-idp-listen", Options{Listen: free, AdminListen: free, IdPListen: addr, UpstreamListen: free}},
+		{"-upstream-listen", Options{Listen: free, AdminListen: free, IdPListen: free, UpstreamListen: addr}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flag, func(t *testing.T) {
+			t.Parallel()
+			tt.o.Dir = t.TempDir()
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			err := Run(ctx, tt.o, io.Discard)
+			want := "demo: listen " + addr + ": address already in use: another process holds it; change the " + tt.flag + " flag"
+			if err == nil || err.Error() != want {
+				t.Errorf("got %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+// TestQuietLogger: without -v the demo's logger passes on login audit
+// lines, warnings and errors, as text with durations in seconds.
+func TestQuietLogger(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		verbose bool
+		want    []string
+		notWant []string
+	}{
+		{false, []string{"msg=login component=gateway tenant=contoso", "level=WARN msg=\"IdP metadata refresh failed\" component=gateway retry_in_seconds=30", "level=ERROR msg=broken"}, []string{"serving", "msg=request"}},
+		{true, []string{"msg=login component=gateway tenant=contoso", "msg=serving", "msg=request", "msg=broken"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("verbose=%t", tt.verbose), func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			log := NewLogger(&buf, tt.verbose).With("component", "gateway")
+			log.Info("serving", "public", "127.0.0.1:8080")
+			log.Info("request", "path", "/")
+			log.Info("login", "tenant", "contoso", "result", "success")
+			log.Warn("IdP metadata refresh failed", slog.Duration("retry_in", 30*time.Second))
+			log.Error("broken")
+			for _, w := range tt.want {
+				if !strings.Contains(buf.String(), w) {
+					t.Errorf("got %q, want it to contain %q", buf.String(), w)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(buf.String(), w) {
+					t.Errorf("got %q, want no %q", buf.String(), w)
+				}
+			}
+		})
 	}
 }
 

@@ -3,13 +3,13 @@ package gateway
 import (
 	"fmt"
 	"net/http"
-	"runtime"
-	"runtime/debug"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sso-gateway/sso-gateway/internal/buildinfo"
 )
 
 // adminHandler serves the admin listener: metrics and health. It is never
@@ -87,20 +87,22 @@ func (g *Gateway) serveReady(w http.ResponseWriter, _ *http.Request) {
 }
 
 // buildInfo is sso_gateway_build_info: constant 1, labelled with the
-// version, the VCS revision and the Go version the binary was built with.
+// version, the VCS revision and the Go version the binary was built with,
+// as the toolchain stamped them (see package buildinfo). A non-empty
+// version overrides the stamped one.
 func buildInfo(version string) prometheus.Collector {
-	revision := "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value
-			}
-		}
+	info := buildinfo.Read()
+	if version != "" {
+		info.Version = version
+	}
+	revision := info.Revision
+	if revision == "" {
+		revision = "unknown"
 	}
 	g := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "sso_gateway_build_info",
 		Help:        "Build information; the value is always 1.",
-		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": runtime.Version()},
+		ConstLabels: prometheus.Labels{"version": info.Version, "revision": revision, "goversion": info.GoVersion},
 	})
 	g.Set(1)
 	return g

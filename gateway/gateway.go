@@ -58,7 +58,8 @@ type Deps struct {
 	MetadataClient *http.Client
 	// UpstreamTransport overrides the upstream transport, for tests.
 	UpstreamTransport http.RoundTripper
-	// Version is reported by sso_gateway_build_info.
+	// Version is reported by sso_gateway_build_info; "" means the
+	// version the toolchain stamped into the binary.
 	Version string
 	// LookupEnv resolves *_env secrets on reload; nil means os.LookupEnv.
 	LookupEnv config.LookupEnv
@@ -431,27 +432,41 @@ func (g *Gateway) Refresher() *metadata.Refresher { return g.refresher }
 func (g *Gateway) Config() *config.Config { return g.state.Load().cfg }
 
 // Serve listens on the configured addresses and serves until ctx ends, then
-// shuts down gracefully.
+// shuts down gracefully. An address that cannot be listened on is a
+// *ListenError naming its configuration key. Like ServeListeners, its last
+// log line is "stopped".
 func (g *Gateway) Serve(ctx context.Context) error {
 	var lc net.ListenConfig
 	cfg := g.Config()
 	public, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("gateway: listen: %w", err)
+		return g.stopped(&ListenError{Addr: cfg.Listen, Change: configKey("listen", cfg.Path), Err: err})
 	}
 	admin, err := lc.Listen(ctx, "tcp", cfg.AdminListen)
 	if err != nil {
 		public.Close()
-		return fmt.Errorf("gateway: admin listen: %w", err)
+		return g.stopped(&ListenError{Addr: cfg.AdminListen, Change: configKey("admin_listen", cfg.Path), Err: err})
 	}
 	return g.ServeListeners(ctx, public, admin)
+}
+
+// stopped logs the gateway's last line, with the reason it stopped if it
+// was not told to, and returns err.
+func (g *Gateway) stopped(err error) error {
+	if err != nil {
+		g.log.Error("stopped", slog.String("error", err.Error()))
+	} else {
+		g.log.Info("stopped")
+	}
+	return err
 }
 
 // ServeListeners serves on the given listeners until ctx ends. Shutdown
 // first marks the gateway not ready and keeps serving for shutdown_delay,
 // so that load balancers take it out of rotation, then stops accepting and
 // drains in-flight requests for up to shutdown_timeout with a fresh
-// context.
+// context. When everything has drained it logs "stopped", with the error
+// if a listener failed or requests were cut off.
 func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener) error {
 	errorLog := slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)
 	publicSrv := &http.Server{
@@ -503,7 +518,7 @@ func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener
 		g.draining.Store(true)
 		cfg := g.Config()
 		drain := cfg.ShutdownTimeout
-		g.log.Info("shutting down", slog.Duration("delay", cfg.ShutdownDelay), slog.Duration("drain", drain))
+		g.log.Info("shutting down", slog.Float64("delay_seconds", cfg.ShutdownDelay.Seconds()), slog.Float64("drain_seconds", drain.Seconds()))
 		if ctx.Err() != nil && cfg.ShutdownDelay > 0 {
 			// Not ready, still serving: load balancers stop sending new
 			// requests before the listener closes, so none is refused.
@@ -525,12 +540,12 @@ func (g *Gateway) ServeListeners(ctx context.Context, public, admin net.Listener
 			// side effect of the process exiting.
 			_ = publicSrv.Close()
 			_ = adminSrv.Close()
-			g.log.Warn("shutdown_timeout reached: requests still in flight were cut off", slog.Duration("drain", drain))
+			g.log.Warn("shutdown_timeout reached: requests still in flight were cut off", slog.Float64("drain_seconds", drain.Seconds()))
 			return fmt.Errorf("gateway: requests still in flight after shutdown_timeout (%s) were cut off", drain)
 		}
 		return err
 	})
-	return eg.Wait()
+	return g.stopped(eg.Wait())
 }
 
 func serve(srv *http.Server, ln net.Listener) error {

@@ -29,6 +29,9 @@ type Error struct {
 	Code int    // HTTP status; 0 means 500
 	Msg  string // for the user; "" means the status text
 	Err  error  // for the log; never shown
+	// Select, if set, is a link to the organisation page that the HTML
+	// page offers; "" offers none.
+	Select string
 }
 
 // Errorf returns an *Error. err may be nil.
@@ -124,24 +127,29 @@ type ErrorData struct {
 	Message       string
 	Retry         string // a link to start again, or ""
 	Switch        string // a link to choose another organisation, or ""
+	Select        string // a link to find the organisation, or ""
 	CorrelationID string
 }
 
-// DiscoverData is what the organisation sign-in page shows.
+// DiscoverData is what the organisation sign-in page shows. It has no
+// correlation ID: a sign-in page is not an error, and a support reference
+// on it would only puzzle users.
 type DiscoverData struct {
-	Title         string
-	Action        string
-	Query         string
-	ReturnTo      string
-	Problem       string
-	CorrelationID string
+	Title    string
+	Action   string
+	Query    string
+	ReturnTo string
+	Problem  string
 }
 
 // SignedOutData is what the signed-out page shows.
 type SignedOutData struct {
-	Title         string
-	SignIn        string
-	Switch        string // a link to choose another organisation, or ""
+	Title  string
+	SignIn string
+	Switch string // a link to choose another organisation, or ""
+	// AtIdP means the IdP confirmed the single logout; false (signed out
+	// of this site only) tells the user how to finish signing out.
+	AtIdP         bool
 	CorrelationID string
 }
 
@@ -192,6 +200,7 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	Render(w, pe.status(), "error", ErrorData{
 		Title:         titleFor(pe.status()),
 		Message:       pe.message(),
+		Select:        pe.Select,
 		CorrelationID: id,
 	})
 }

@@ -104,3 +104,56 @@ func TestErrorUnwraps(t *testing.T) {
 		t.Errorf("got %q, want it to wrap the cause", err)
 	}
 }
+
+// TestSupportReference: error and signed-out pages show the request's
+// correlation ID for users to quote; the sign-in page does not.
+func TestSupportReference(t *testing.T) {
+	t.Parallel()
+	const ref = `<code id="correlation-id">c0ffee</code>`
+	tests := []struct {
+		name   string
+		render func(w http.ResponseWriter)
+		want   bool
+	}{
+		{"error", func(w http.ResponseWriter) { Write(w, request("text/html"), Errorf(http.StatusNotFound, "", nil)) }, true},
+		{"signed out", func(w http.ResponseWriter) {
+			Render(w, http.StatusOK, "signedout", SignedOutData{Title: "t", SignIn: "/", CorrelationID: "c0ffee"})
+		}, true},
+		{"sign-in page", func(w http.ResponseWriter) { RenderDiscover(w, DiscoverData{Title: "t", Action: "/select"}, nil) }, false},
+		{"sign-in page with a problem", func(w http.ResponseWriter) {
+			RenderDiscover(w, DiscoverData{Title: "t", Action: "/select", Problem: "unknown"}, nil)
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			tt.render(rec)
+			body := rec.Body.String()
+			if got := strings.Contains(body, ref); got != tt.want {
+				t.Errorf("shows %s: got %t, want %t\n%s", ref, got, tt.want, body)
+			}
+			if !tt.want && strings.Contains(body, "Reference") {
+				t.Errorf("shows a reference: %s", body)
+			}
+		})
+	}
+}
+
+// TestErrorSelectLink: an error may offer the organisation page, on HTML
+// pages only.
+func TestErrorSelectLink(t *testing.T) {
+	t.Parallel()
+	e := Errorf(http.StatusNotFound, "There is no organisation with this Customer ID.", nil)
+	e.Select = "/auth/api/v1/saml/select"
+	rec := httptest.NewRecorder()
+	Write(rec, request("text/html"), e)
+	if want := `<a class="button" id="select" href="/auth/api/v1/saml/select">`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("got %s, want a link %q", rec.Body, want)
+	}
+	rec = httptest.NewRecorder()
+	Write(rec, request(""), Errorf(http.StatusNotFound, "", nil))
+	if strings.Contains(rec.Body.String(), "select") {
+		t.Errorf("JSON body: got %s, want no link", rec.Body)
+	}
+}

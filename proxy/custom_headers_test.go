@@ -361,3 +361,63 @@ func TestBigSessionUpstream(t *testing.T) {
 		t.Errorf("upstream Cookie: got %q, want %q", got, "app=1")
 	}
 }
+
+// TestUnauthenticatedLoginURL: the 401 of a script's request names the URL
+// that signs the user in, chosen as for a navigation (the remembered
+// organisation, else the organisation page), coming back to the page the
+// script runs on: its same-origin Referer, else the request itself.
+func TestUnauthenticatedLoginURL(t *testing.T) {
+	t.Parallel()
+	g := newSAMLGateway(t)
+	var tenantCookie string
+	resp, body := g.login(t, tenantDept, nil)
+	wantStatus(t, resp, body, http.StatusSeeOther)
+	for _, c := range resp.Cookies() {
+		if c.Name == "__Host-ssogw_tenant" {
+			tenantCookie = c.Name + "=" + c.Value
+		}
+	}
+	if tenantCookie == "" {
+		t.Fatal("the login did not remember the organisation")
+	}
+	const page = "/documents/list?sort=name&q=a%20b"
+	selectFor := func(returnTo string) string {
+		return samlsp.SelectPath + "?" + url.Values{"return_to": {returnTo}}.Encode()
+	}
+	loginFor := func(returnTo string) string {
+		return samlsp.LoginPath + tenantDept + "?" + url.Values{"return_to": {returnTo}}.Encode()
+	}
+	tests := []struct {
+		name    string
+		headers []string
+		want    string
+	}{
+		{"no referer", nil, selectFor("/api/items?x=1")},
+		{"same-origin referer", []string{"Referer: https://docs.example.com" + page}, selectFor(page)},
+		{"same-origin referer, other case", []string{"Referer: https://DOCS.example.com" + page}, selectFor(page)},
+		{"remembered organisation", []string{"Referer: https://docs.example.com" + page, "Cookie: " + tenantCookie}, loginFor(page)},
+		{"cross-origin referer", []string{"Referer: https://evil.example" + page}, selectFor("/api/items?x=1")},
+		{"referer over http", []string{"Referer: http://docs.example.com" + page}, selectFor("/api/items?x=1")},
+		{"referer leaving the site", []string{"Referer: https://docs.example.com//evil.example/x"}, selectFor("/api/items?x=1")},
+		{"relative referer", []string{"Referer: " + page}, selectFor("/api/items?x=1")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			resp, body := g.raw(t, append([]string{
+				"GET /api/items?x=1 HTTP/1.1",
+				"Host: docs.example.com",
+				"Accept: application/json",
+				"Connection: close",
+			}, tt.headers...)...)
+			wantStatus(t, resp, body, http.StatusUnauthorized)
+			if got := decodeJSON[map[string]string](t, body)["login_url"]; got != tt.want {
+				t.Errorf("login_url: got %q, want %q", got, tt.want)
+			}
+			challenge := `Cookie realm="sso-gateway", form-action="` + tt.want + `", cookie-name="__Host-ssogw_session"`
+			if got := resp.Header.Get("WWW-Authenticate"); got != challenge {
+				t.Errorf("WWW-Authenticate: got %q, want %q", got, challenge)
+			}
+		})
+	}
+}

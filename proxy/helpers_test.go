@@ -71,8 +71,14 @@ func (a *fakeAuth) Authenticate(r *http.Request) (*samlsp.Session, bool) {
 
 func (a *fakeAuth) LoginRedirect(w http.ResponseWriter, r *http.Request) {
 	a.redirects.Add(1)
-	http.Redirect(w, r, loginURL+"?return_to="+url.QueryEscape(r.URL.RequestURI()), http.StatusFound)
+	http.Redirect(w, r, a.LoginURL(r, r.URL.RequestURI()), http.StatusFound)
 }
+
+func (a *fakeAuth) LoginURL(_ *http.Request, returnTo string) string {
+	return loginURL + "?return_to=" + url.QueryEscape(returnTo)
+}
+
+func (a *fakeAuth) SessionCookieName() string { return "ssogw_session" }
 
 // fakeSAML records the request URIs it serves.
 type fakeSAML struct {

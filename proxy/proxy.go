@@ -26,6 +26,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/clientip"
 	"github.com/sso-gateway/sso-gateway/correlation"
 	"github.com/sso-gateway/sso-gateway/page"
+	"github.com/sso-gateway/sso-gateway/redirect"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -36,6 +37,11 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (*samlsp.Session, bool)
 	// LoginRedirect sends a browser without a session to sign in.
 	LoginRedirect(w http.ResponseWriter, r *http.Request)
+	// LoginURL is where the browser that sent r signs in and returns to
+	// returnTo, a path checked with redirect.Local ("" for the default).
+	LoginURL(r *http.Request, returnTo string) string
+	// SessionCookieName is the session cookie's name.
+	SessionCookieName() string
 }
 
 var _ Authenticator = (*samlsp.Provider)(nil)
@@ -75,6 +81,7 @@ type Proxy struct {
 	log       *slog.Logger
 	metrics   *Metrics
 	accessLog bool
+	scheme    string // Options.PublicScheme
 }
 
 // New returns the public handler.
@@ -90,7 +97,7 @@ func New(o Options) (*Proxy, error) {
 	if transport == nil {
 		transport = NewTransport(timeout)
 	}
-	p := &Proxy{saml: o.SAML, auth: o.Auth, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport}
+	p := &Proxy{saml: o.SAML, auth: o.Auth, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport, scheme: o.PublicScheme}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -273,7 +280,11 @@ func upgradeOf(r *http.Request) string {
 	return ""
 }
 
-// unauthenticated answers a request without a valid session.
+// unauthenticated answers a request without a valid session: a browser
+// navigation is sent to sign in; anything else gets 401 with a
+// WWW-Authenticate challenge (RFC 9110 §11.6.1 requires one) and a small
+// JSON body, both naming the URL that signs the user in and brings them
+// back to the page they were on.
 func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request, st *requestState) {
 	if page.IsNavigation(r) {
 		st.setOutcome(outcomeLoginRedirect)
@@ -281,11 +292,55 @@ func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request, st *requ
 		return
 	}
 	st.setOutcome(outcomeUnauthenticated)
+	login := p.auth.LoginURL(r, p.returnTo(r))
+	w.Header().Set("WWW-Authenticate", cookieChallenge(login, p.auth.SessionCookieName()))
 	page.WriteJSON(w, http.StatusUnauthorized, map[string]string{
 		"error":          "authentication required",
-		"login_url":      samlsp.SelectPath,
+		"login_url":      login,
 		"correlation_id": correlation.FromContext(r.Context()),
 	})
+}
+
+// returnTo is the page to come back to after signing in for a request that
+// is not a navigation: a script's request comes from a page, which its
+// same-origin Referer names; otherwise the request itself. "" when neither
+// is a safe local path.
+func (p *Proxy) returnTo(r *http.Request) string {
+	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host != "" &&
+		strings.EqualFold(ref.Host, r.Host) && (p.scheme == "" || ref.Scheme == p.scheme) {
+		if target, ok := redirect.Local(ref.RequestURI()); ok {
+			return target
+		}
+	}
+	if target, ok := redirect.Local(r.URL.RequestURI()); ok {
+		return target
+	}
+	return ""
+}
+
+// cookieChallenge is the WWW-Authenticate value of a 401. HTTP has no
+// standard scheme for signing in with a form and a cookie; this is the
+// "Cookie" scheme of draft-broyer-http-cookie-auth, with its auth-params
+// separated by commas as RFC 9110 §11.2 has them. Browsers show no prompt
+// for a scheme they do not know.
+func cookieChallenge(loginURL, cookieName string) string {
+	return `Cookie realm="sso-gateway", form-action=` + quotedString(loginURL) + `, cookie-name=` + quotedString(cookieName)
+}
+
+// quotedString is s as an RFC 9110 quoted-string: in quotes, with '"' and
+// '\' escaped by a backslash.
+func quotedString(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {

@@ -483,6 +483,14 @@ func TestUnauthenticated(t *testing.T) {
 				if got["error"] == "" {
 					t.Errorf("JSON error: got %q, want a message", got["error"])
 				}
+				login := loginURL + "?return_to=" + url.QueryEscape("/documents/x?y=1")
+				if got["login_url"] != login {
+					t.Errorf("JSON login_url: got %q, want %q", got["login_url"], login)
+				}
+				challenge := `Cookie realm="sso-gateway", form-action="` + login + `", cookie-name="ssogw_session"`
+				if got := resp.Header.Values("WWW-Authenticate"); len(got) != 1 || got[0] != challenge {
+					t.Errorf("WWW-Authenticate: got %q, want %q", got, challenge)
+				}
 				if got["correlation_id"] != id || id == "" {
 					t.Errorf("JSON correlation_id: got %q, want %q (the X-Correlation-Id header)", got["correlation_id"], id)
 				}

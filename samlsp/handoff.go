@@ -512,7 +512,7 @@ func (p *Provider) handLogout(w http.ResponseWriter, r *http.Request, t *Tenant,
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "cannot hand the logout to the SLO host; signed out locally",
 			slog.String("tenant", t.ID), slog.String("error", err.Error()))
 		p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
-		p.signedOut(w, r)
+		p.signedOut(w, r, false)
 		return
 	}
 	u := url.URL{Scheme: t.SLOURL.Scheme, Host: t.SLOURL.Host, Path: LogoutPath, RawQuery: url.Values{paramToken: {value}}.Encode()}
@@ -531,14 +531,14 @@ func (p *Provider) serveHandedLogout(w http.ResponseWriter, r *http.Request) {
 	if err := p.s().codec.decode(logoutHandoffName, r.URL.Query().Get(paramToken), &lt); err != nil {
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "handed-over logout refused: token not valid",
 			slog.String("error", err.Error()), slog.String("correlation_id", correlation.FromContext(r.Context())))
-		p.signedOut(w, r)
+		p.signedOut(w, r, false)
 		return
 	}
 	t, ok := p.tenants.Load().Get(lt.Tenant)
 	if !ok || !slices.Contains(t.Hosts, lt.Host) {
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "handed-over logout refused: tenant or host no longer configured",
 			slog.String("tenant", lt.Tenant), slog.String("correlation_id", correlation.FromContext(r.Context())))
-		p.signedOut(w, r)
+		p.signedOut(w, r, false)
 		return
 	}
 	st := t.current()
@@ -552,14 +552,17 @@ func (p *Provider) serveHandedLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
-	p.signedOutOn(w, r, t, lt.Host)
+	p.signedOutOn(w, r, t, lt.Host, false)
 }
 
 // signedOutOn sends the browser to the signed-out page on host, one of t's
-// hosts, whose "Sign in again" leads back there.
-func (p *Provider) signedOutOn(w http.ResponseWriter, r *http.Request, t *Tenant, host string) {
+// hosts, whose "Sign in again" leads back there; atIdP says that the IdP
+// has ended its session too.
+func (p *Provider) signedOutOn(w http.ResponseWriter, r *http.Request, t *Tenant, host string, atIdP bool) {
+	u := t.hostURL(host, LogoutPath)
+	u.RawQuery = p.sloDoneQuery(t, atIdP)
 	page.SecurityHeaders(w.Header())
-	http.Redirect(w, r, t.hostURL(host, LogoutPath).String(), http.StatusSeeOther)
+	http.Redirect(w, r, u.String(), http.StatusSeeOther)
 }
 
 // sloRelay carries an IdP-initiated logout through the tenant's hosts, each
@@ -570,17 +573,20 @@ type sloRelay struct {
 	Hosts []string `json:"hs"`
 	// Next is the LogoutResponse URL at the IdP, or "" to end on the
 	// signed-out page of the last host.
-	Next    string `json:"n,omitempty"`
-	Expires int64  `json:"exp"`
+	Next string `json:"n,omitempty"`
+	// AtIdP means the IdP's request was verified: that page says the
+	// user is signed out at the IdP too.
+	AtIdP   bool  `json:"idp,omitempty"`
+	Expires int64 `json:"exp"`
 }
 
 // finishIDPLogout ends an IdP-initiated logout for t, whose session here
 // has ended: at next (the LogoutResponse to the IdP), or the signed-out
 // page when next is "". A session on the tenant's other hosts is
 // host-only, out of reach from here: the browser visits each of them first.
-func (p *Provider) finishIDPLogout(w http.ResponseWriter, r *http.Request, t *Tenant, next string) {
+func (p *Provider) finishIDPLogout(w http.ResponseWriter, r *http.Request, t *Tenant, next string, atIdP bool) {
 	here := requestHost(r)
-	rl := sloRelay{Tenant: t.ID, Next: next, Expires: p.clock.Now().Add(handoffTTL).Unix()}
+	rl := sloRelay{Tenant: t.ID, Next: next, AtIdP: atIdP, Expires: p.clock.Now().Add(handoffTTL).Unix()}
 	for _, h := range t.Hosts {
 		if h != here {
 			rl.Hosts = append(rl.Hosts, h)
@@ -606,7 +612,7 @@ func (p *Provider) relaySLO(w http.ResponseWriter, r *http.Request, t *Tenant, r
 			slog.String("tenant", t.ID), slog.String("error", err.Error()))
 	}
 	if rl.Next == "" {
-		p.signedOut(w, r)
+		p.signedOut(w, r, rl.AtIdP)
 		return
 	}
 	page.SecurityHeaders(w.Header())
@@ -637,5 +643,5 @@ func (p *Provider) serveSLORelay(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "IdP logout relay refused; signed out here",
 		slog.String("error", err.Error()), slog.String("correlation_id", correlation.FromContext(r.Context())))
-	p.signedOut(w, r)
+	p.signedOut(w, r, false)
 }

@@ -828,8 +828,8 @@ func TestHandoffLogout(t *testing.T) {
 		Destination: f.tenant(acme).SLOURL.String(), InResponseTo: req.ID, RelayState: idpURL.Query().Get("RelayState"),
 	})
 	rec = b.get(answer.String())
-	if want := "https://" + acmeHost2 + LogoutPath; rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != want {
-		t.Fatalf("LogoutResponse: got %d to %q, want 303 to %q: %s", rec.Code, rec.Header().Get("Location"), want, rec.Body)
+	if want := "https://" + acmeHost2 + LogoutPath + "?" + sloDoneParam + "="; rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), want) {
+		t.Fatalf("LogoutResponse: got %d to %q, want 303 to %q...: %s", rec.Code, rec.Header().Get("Location"), want, rec.Body)
 	}
 	if got := f.logoutCount(acme, flowSP, "success"); got != 1 {
 		t.Errorf("sp logout successes: got %v, want 1", got)
@@ -838,6 +838,9 @@ func TestHandoffLogout(t *testing.T) {
 	if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "You have been signed out") {
 		t.Errorf("signed-out page on %s: got %d: %s", acmeHost2, page.Code, page.Body)
 	}
+	// The IdP said it signed the user out: the page on the tenant host
+	// does not ask them to sign out of Microsoft.
+	checkSignedOutAtIdP(t, page, true)
 	if s, ok := b.authenticate(publicHost); !ok || s.Tenant != globex {
 		t.Errorf("the public host's globex session: got %+v (%v), want it kept", s, ok)
 	}

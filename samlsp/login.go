@@ -142,11 +142,10 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, set.cookies.expired(set.cookies.hostName(tenantCookie), "/"))
 	}
 	data := page.DiscoverData{
-		Title:         "Sign in to your organisation",
-		Action:        SelectPath,
-		Query:         query,
-		ReturnTo:      returnTo,
-		CorrelationID: correlation.FromContext(r.Context()),
+		Title:    "Sign in to your organisation",
+		Action:   SelectPath,
+		Query:    query,
+		ReturnTo: returnTo,
 	}
 	ts := p.tenants.Load()
 	if query == "" {
@@ -204,19 +203,30 @@ func (p *Provider) LoginRedirect(w http.ResponseWriter, r *http.Request) {
 		returnTo = ""
 	}
 	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, p.LoginURL(r, returnTo), http.StatusFound)
+}
+
+// LoginURL is the gateway's own URL (a path) where the browser that sent r
+// signs in and then returns to returnTo, a local path that the caller has
+// checked with redirect.Local ("" for the tenant's default): the login of
+// the host's tenant or of the remembered one, else the organisation page.
+func (p *Provider) LoginURL(r *http.Request, returnTo string) string {
 	if t, ok := p.tenants.Load().ForHost(r); ok {
-		http.Redirect(w, r, loginURL(t.ID, returnTo, ""), http.StatusFound)
-		return
+		return loginURL(t.ID, returnTo, "")
 	}
 	if t, ok := p.rememberedTenant(r); ok {
-		http.Redirect(w, r, loginURL(t.ID, returnTo, ""), http.StatusFound)
-		return
+		return loginURL(t.ID, returnTo, "")
 	}
 	u := SelectPath
 	if returnTo != "" {
 		u += "?" + url.Values{"return_to": {returnTo}}.Encode()
 	}
-	http.Redirect(w, r, u, http.StatusFound)
+	return u
+}
+
+// SessionCookieName is the name of the session cookie (its first chunk).
+func (p *Provider) SessionCookieName() string {
+	return p.s().cookies.hostName(sessionCookie)
 }
 
 // rememberedTenant returns the tenant the browser last signed in with, if

@@ -246,6 +246,31 @@ func TestUnknownTenant(t *testing.T) {
 	}
 }
 
+// TestUnknownOrganisationPage: the 404 for a Customer ID that is not
+// configured leads back to the organisation page, and carries the
+// support reference as every error page does.
+func TestUnknownOrganisationPage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	for _, path := range []string{LoginPath + "nobody", SLOPath + "nobody", MetadataPath + "nobody"} {
+		t.Run(path, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Header.Set("Accept", "text/html")
+			rec := f.serve(req)
+			body := rec.Body.String()
+			if rec.Code != http.StatusNotFound || !strings.Contains(body, "There is no organisation with this Customer ID.") {
+				t.Fatalf("got %d, want the 404 page: %s", rec.Code, body)
+			}
+			if want := `<a class="button" id="select" href="` + SelectPath + `">`; !strings.Contains(body, want) {
+				t.Errorf("the page has no link to the organisation page %q: %s", want, body)
+			}
+			if id := rec.Header().Get("X-Correlation-Id"); id == "" || !strings.Contains(body, `<code id="correlation-id">`+id+`</code>`) {
+				t.Errorf("the page lacks the support reference %q: %s", id, body)
+			}
+		})
+	}
+}
+
 func isTestTenant(id string) bool {
 	for _, t := range allTenants {
 		if t == id {
@@ -307,6 +332,10 @@ func TestSelectPage(t *testing.T) {
 			}
 			if rec.Header().Get("X-Frame-Options") != "DENY" {
 				t.Error("page lacks its security headers")
+			}
+			// A sign-in page, not an error: no support reference.
+			if strings.Contains(rec.Body.String(), `id="correlation-id"`) || strings.Contains(rec.Body.String(), rec.Header().Get("X-Correlation-Id")) {
+				t.Errorf("the sign-in page shows a support reference: %s", rec.Body)
 			}
 			// The form ends, through redirects, at the IdP; browsers apply
 			// form-action to those redirects.

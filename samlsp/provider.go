@@ -305,6 +305,14 @@ func (p *Provider) CurrentTenants() *Tenants {
 	return p.tenants.Load()
 }
 
+// unknownOrganisation answers a Customer ID that is not configured (a typo
+// in a bookmark, a tenant since removed), with a way to find the right one.
+func unknownOrganisation(w http.ResponseWriter, r *http.Request) {
+	e := page.Errorf(http.StatusNotFound, "There is no organisation with this Customer ID.", nil)
+	e.Select = SelectPath
+	page.Write(w, r, e)
+}
+
 // ServeHTTP serves everything under PathPrefix. Paths are matched on their
 // escaped form, so that look-alikes (percent-encoded, other case, trailing
 // slash, ";x") are 404 before anything else happens.
@@ -320,7 +328,7 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, LoginPath):
 		t, ok := p.tenants.Load().Get(strings.TrimPrefix(path, LoginPath))
 		if !ok {
-			page.Write(w, r, page.Errorf(http.StatusNotFound, "There is no organisation with this Customer ID.", nil))
+			unknownOrganisation(w, r)
 			return
 		}
 		switch r.Method {
@@ -335,14 +343,14 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, SLOPath):
 		t, ok := p.tenants.Load().Get(strings.TrimPrefix(path, SLOPath))
 		if !ok || t.SLOURL == nil {
-			page.Write(w, r, page.Errorf(http.StatusNotFound, "There is no organisation with this Customer ID.", nil))
+			unknownOrganisation(w, r)
 			return
 		}
 		p.serveSLO(w, r, t)
 	case strings.HasPrefix(path, MetadataPath):
 		t, ok := p.tenants.Load().Get(strings.TrimPrefix(path, MetadataPath))
 		if !ok {
-			page.Write(w, r, page.Errorf(http.StatusNotFound, "There is no organisation with this Customer ID.", nil))
+			unknownOrganisation(w, r)
 			return
 		}
 		p.serveMetadata(w, r, t)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,22 @@ type trackedLogout struct {
 	Issued int64  `json:"iat"`
 }
 
+// sloDoneParam carries, from the IdP's verified successful LogoutResponse
+// to the signed-out page, that the user is signed out at the IdP too. It is
+// sealed with the session keys (name sloDoneName) and expires after
+// logoutTimeout: nobody can send a user a link that tells them they are
+// signed out of Microsoft when they are not.
+const (
+	sloDoneParam = "slo_done"
+	sloDoneName  = CookiePrefix + "slo_done"
+)
+
+// sloDone is the value of sloDoneParam.
+type sloDone struct {
+	Tenant string `json:"t"`
+	Issued int64  `json:"iat"`
+}
+
 // serveLogout ends the session and, when the session's IdP has a
 // SingleLogoutService, sends it a LogoutRequest with the session's NameID
 // and SessionIndex, whose answer lands on the signed-out page. Otherwise it
@@ -59,7 +76,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	s, ok := p.Authenticate(r)
 	p.clearSession(w, r)
 	if !ok {
-		p.signedOut(w, r)
+		p.signedOut(w, r, p.signedOutAtIdP(r))
 		return
 	}
 	t, _ := p.tenants.Load().Get(s.Tenant)
@@ -68,7 +85,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 		slog.String("tenant", s.Tenant), slog.String("name_id", s.NameID), slog.String("correlation_id", correlation.FromContext(r.Context())))
 	if st == nil || st.idp.SLOURL == "" || t.SLOURL == nil {
 		p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
-		p.signedOut(w, r)
+		p.signedOut(w, r, false)
 		return
 	}
 	if here := requestHost(r); slices.Contains(t.Hosts, here) && here != t.sloHost() {
@@ -119,10 +136,10 @@ func (p *Provider) sendLogoutRequest(w http.ResponseWriter, r *http.Request, t *
 		slog.String("tenant", t.ID), slog.String("error", err.Error()))
 	p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
 	if returnHost != "" {
-		p.signedOutOn(w, r, t, returnHost)
+		p.signedOutOn(w, r, t, returnHost, false)
 		return
 	}
-	p.signedOut(w, r)
+	p.signedOut(w, r, false)
 }
 
 // serveSLO is the tenant's SingleLogoutService: the IdP's answer to a
@@ -208,18 +225,48 @@ func (p *Provider) logoutResponse(w http.ResponseWriter, r *http.Request, t *Ten
 			slog.String("correlation_id", correlation.FromContext(r.Context())))
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowSP, result).Inc()
+	// Verified, with success status: the IdP has ended its session.
+	atIdP := err == nil
 	if handedFrom != "" && slices.Contains(t.Hosts, handedFrom) {
 		// The session ended on the tenant host, where the signed-out
 		// page's "Sign in again" leads back to; a session this browser
 		// has here is another tenant's, and stays.
-		p.signedOutOn(w, r, t, handedFrom)
+		p.signedOutOn(w, r, t, handedFrom, atIdP)
 		return
 	}
 	p.clearSession(w, r)
-	// To the signed-out page at a clean URL: reloading it must not post
-	// the IdP's message again.
+	// To the signed-out page at a URL without the IdP's message: reloading
+	// it must not post the message again.
+	target := url.URL{Path: LogoutPath, RawQuery: p.sloDoneQuery(t, atIdP)}
 	page.SecurityHeaders(w.Header())
-	http.Redirect(w, r, LogoutPath, http.StatusSeeOther)
+	http.Redirect(w, r, target.String(), http.StatusSeeOther)
+}
+
+// sloDoneQuery is the signed-out page's query that says the user is
+// signed out at the IdP too (sloDoneParam), or "" when atIdP is false.
+func (p *Provider) sloDoneQuery(t *Tenant, atIdP bool) string {
+	if !atIdP {
+		return ""
+	}
+	done, err := p.s().codec.encode(sloDoneName, sloDone{Tenant: t.ID, Issued: p.clock.Now().Unix()})
+	if err != nil {
+		return ""
+	}
+	return url.Values{sloDoneParam: {done}}.Encode()
+}
+
+// signedOutAtIdP reports whether r carries a fresh sloDoneParam sealed by
+// this gateway.
+func (p *Provider) signedOutAtIdP(r *http.Request) bool {
+	v := r.URL.Query().Get(sloDoneParam)
+	if v == "" {
+		return false
+	}
+	var done sloDone
+	if p.s().codec.decode(sloDoneName, v, &done) != nil {
+		return false
+	}
+	return p.clock.Now().Before(time.Unix(done.Issued, 0).Add(logoutTimeout))
 }
 
 // logoutRequest handles an IdP-initiated logout: the session ends, and a
@@ -248,17 +295,19 @@ func (p *Provider) logoutRequest(w http.ResponseWriter, r *http.Request, t *Tena
 			slog.String("tenant", t.ID), slog.String("error", privateError(err)),
 			slog.String("correlation_id", correlation.FromContext(r.Context())))
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "failure").Inc()
-		p.finishIDPLogout(w, r, t, "")
+		p.finishIDPLogout(w, r, t, "", false)
 		return
 	}
 	u, err := st.sp.MakeRedirectLogoutResponse(req.ID, r.Form.Get("RelayState"))
 	if err != nil || st.idp.SLOURL == "" {
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "local").Inc()
-		p.finishIDPLogout(w, r, t, "")
+		// Not answered, but the verified request came from the IdP,
+		// where the user is signing out.
+		p.finishIDPLogout(w, r, t, "", true)
 		return
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "success").Inc()
-	p.finishIDPLogout(w, r, t, u.String())
+	p.finishIDPLogout(w, r, t, u.String(), true)
 }
 
 // entraLoginIssuer returns a ServiceProvider that expects Entra's
@@ -292,12 +341,14 @@ func (p *Provider) clearSession(w http.ResponseWriter, _ *http.Request) {
 	p.s().cookies.clearSession(w)
 }
 
-// signedOut shows the signed-out page.
-func (p *Provider) signedOut(w http.ResponseWriter, r *http.Request) {
+// signedOut shows the signed-out page. atIdP means the IdP confirmed a
+// single logout, so the user need not sign out there too.
+func (p *Provider) signedOut(w http.ResponseWriter, r *http.Request, atIdP bool) {
 	page.Render(w, http.StatusOK, "signedout", page.SignedOutData{
 		Title:         "Signed out",
 		SignIn:        "/",
 		Switch:        switchURL,
+		AtIdP:         atIdP,
 		CorrelationID: correlation.FromContext(r.Context()),
 	})
 }

@@ -99,6 +99,56 @@ func (f *fixture) startSPLogout(session *http.Cookie) *startedLogout {
 	return lo
 }
 
+// checkSignedOutAtIdP checks what the signed-out page rec says about the
+// IdP: that the user is signed out there too (atIdP), or how to finish
+// signing out.
+func checkSignedOutAtIdP(t *testing.T, rec *httptest.ResponseRecorder, atIdP bool) {
+	t.Helper()
+	body := rec.Body.String()
+	if got := strings.Contains(body, `id="signed-out-at-idp"`); got != atIdP {
+		t.Errorf("signed-out page says signed out at the IdP: got %t, want %t\n%s", got, atIdP, body)
+	}
+	if got := strings.Contains(body, `id="finish-sign-out"`); got == atIdP {
+		t.Errorf("signed-out page asks to sign out of Microsoft: got %t, want %t\n%s", got, !atIdP, body)
+	}
+}
+
+// TestSignedOutAtIdPCannotBeForged: only a fresh mark sealed by the gateway
+// tells the user that the IdP signed them out.
+func TestSignedOutAtIdPCannotBeForged(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	seal := func(name string, v sloDone) string {
+		s, err := f.p.s().codec.encode(name, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	fresh := sloDone{Tenant: acme, Issued: f.clock.Now().Unix()}
+	stale := sloDone{Tenant: acme, Issued: f.clock.Now().Add(-logoutTimeout - time.Second).Unix()}
+	tests := []struct {
+		name  string
+		value string
+		atIdP bool
+	}{
+		{"sealed and fresh", seal(sloDoneName, fresh), true},
+		{"none", "", false},
+		{"made up", "1", false},
+		{"sealed for another purpose", seal(sessionCookie, fresh), false},
+		{"too old", seal(sloDoneName, stale), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := f.sloGet(LogoutPath + "?" + url.Values{sloDoneParam: {tt.value}}.Encode())
+			if rec.Code != http.StatusOK {
+				t.Fatalf("got %d, want the signed-out page", rec.Code)
+			}
+			checkSignedOutAtIdP(t, rec, tt.atIdP)
+		})
+	}
+}
+
 // setCookieNamed returns the cookie named name that rec sets, or nil.
 func setCookieNamed(rec *httptest.ResponseRecorder, name string) *http.Cookie {
 	for _, ck := range rec.Result().Cookies() {
@@ -228,8 +278,9 @@ func TestSPInitiatedLogout(t *testing.T) {
 					resp.Issuer = idp.LoginIssuer()
 				}
 				rec := f.sloGet(idp.LogoutResponseURL(t, resp).String(), lo.tracker)
-				if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != LogoutPath {
-					t.Fatalf("LogoutResponse: got %d to %q, want 303 to %s: %s", rec.Code, rec.Header().Get("Location"), LogoutPath, rec.Body)
+				loc, _ := url.Parse(rec.Header().Get("Location"))
+				if rec.Code != http.StatusSeeOther || loc == nil || loc.Path != LogoutPath || loc.Query().Get(sloDoneParam) == "" {
+					t.Fatalf("LogoutResponse: got %d to %q, want 303 to %s?%s=...: %s", rec.Code, rec.Header().Get("Location"), LogoutPath, sloDoneParam, rec.Body)
 				}
 				if got := f.logoutCount(tenant, flowSP, "success"); got != 1 {
 					t.Errorf("got %v sp logout successes, want 1", got)
@@ -244,11 +295,13 @@ func TestSPInitiatedLogout(t *testing.T) {
 					t.Errorf("got a session cookie %q, want none", ck.Name)
 				}
 
-				// The signed-out page, at a clean URL.
-				page := f.sloGet(LogoutPath)
+				// The signed-out page, at a URL without the IdP's message,
+				// says the user is signed out at the IdP too.
+				page := f.sloGet(loc.String())
 				if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "You have been signed out") {
 					t.Errorf("signed-out page: got %d: %s", page.Code, page.Body)
 				}
+				checkSignedOutAtIdP(t, page, true)
 			})
 		}
 	}
@@ -354,6 +407,8 @@ func TestSPInitiatedLogoutFailures(t *testing.T) {
 				if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != LogoutPath {
 					t.Fatalf("got %d to %q, want 303 to %s: %s", rec.Code, rec.Header().Get("Location"), LogoutPath, rec.Body)
 				}
+				// Signed out here only: the page says how to finish.
+				checkSignedOutAtIdP(t, f.sloGet(LogoutPath), false)
 				if ck := sessionCookieOf(rec); ck != nil {
 					t.Errorf("got a session cookie %q, want none", ck.Name)
 				}
@@ -408,6 +463,7 @@ func TestLogoutWithoutIdPSLO(t *testing.T) {
 			if !clearsSession(rec) {
 				t.Errorf("session cookie not cleared: %q", rec.Header().Values("Set-Cookie"))
 			}
+			checkSignedOutAtIdP(t, rec, false)
 			if strings.Contains(strings.Join(rec.Header().Values("Set-Cookie"), "\n"), logoutTrackerCookie) {
 				t.Error("a logout tracking cookie is set, but no LogoutRequest was sent")
 			}
@@ -567,6 +623,7 @@ func TestIDPInitiatedLogoutFailures(t *testing.T) {
 				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You have been signed out") {
 					t.Fatalf("got %d (Location %q), want the signed-out page: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 				}
+				checkSignedOutAtIdP(t, rec, false)
 				if !clearsSession(rec) {
 					t.Errorf("session cookie not cleared: %q", rec.Header().Values("Set-Cookie"))
 				}
@@ -627,6 +684,8 @@ func TestIDPInitiatedLogoutWithoutIdPSLO(t *testing.T) {
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You have been signed out") {
 		t.Fatalf("got %d, want the signed-out page: %s", rec.Code, rec.Body)
 	}
+	// The IdP started it: the user is signing out there.
+	checkSignedOutAtIdP(t, rec, true)
 	if !clearsSession(rec) {
 		t.Errorf("session cookie not cleared: %q", rec.Header().Values("Set-Cookie"))
 	}

@@ -26,7 +26,8 @@ func TestRunCommands(t *testing.T) {
 		wantStdout string // substring
 		wantStderr string // substring
 	}{
-		{name: "version", args: []string{"version"}, wantStdout: "sso-gateway " + version + "\n"},
+		{name: "version", args: []string{"version"}, wantStdout: "sso-gateway "},
+		{name: "version with an argument", args: []string{"version", "x"}, wantErr: `unexpected argument "x"`},
 		{name: "help", args: []string{"help"}, wantStdout: "sso-gateway check -config FILE"},
 		{name: "unknown command", args: []string{"frobnicate"}, wantErr: `unknown command "frobnicate"`, wantStderr: "Usage:"},
 		{name: "check without -config", args: []string{"check"}, wantErr: "-config FILE is required"},

@@ -167,7 +167,7 @@ func (s *Service) slow(w http.ResponseWriter, r *http.Request) error {
 	select {
 	case <-r.Context().Done():
 		// The client or the gateway gave up; nobody is left to answer.
-		s.log.Debug("docs: slow request cancelled", "delay", delay, "error", context.Cause(r.Context()))
+		s.log.Debug("docs: slow request cancelled", slog.Float64("delay_seconds", delay.Seconds()), "error", context.Cause(r.Context()))
 		return nil
 	case <-t.C:
 	}

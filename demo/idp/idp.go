@@ -83,6 +83,9 @@ type IdP struct {
 	apps []App
 	mux  *http.ServeMux
 	log  *slog.Logger
+	// usernames maps each user's lower-case email to the username samlidp
+	// stores them under, so that either signs in.
+	usernames map[string]string
 }
 
 // New creates the IdP.
@@ -100,7 +103,11 @@ func New(o Options) (*IdP, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	store := &samlidp.MemoryStore{}
+	usernames := map[string]string{}
 	for _, u := range o.Users {
+		if u.Email != "" {
+			usernames[strings.ToLower(u.Email)] = u.Username
+		}
 		hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.MinCost)
 		if err != nil {
 			return nil, fmt.Errorf("idp: hash password: %w", err)
@@ -134,7 +141,7 @@ func New(o Options) (*IdP, error) {
 		return nil, fmt.Errorf("idp: %w", err)
 	}
 	srv.IDP.AssertionMaker = entraAssertionMaker{directoryID: o.DirectoryID}
-	i := &IdP{srv: srv, log: log}
+	i := &IdP{srv: srv, log: log, usernames: usernames}
 	i.mux = http.NewServeMux()
 	i.mux.HandleFunc("GET /{$}", i.serveMyApps)
 	i.mux.HandleFunc("POST /login", i.serveLogin)
@@ -143,7 +150,25 @@ func New(o Options) (*IdP, error) {
 }
 
 // ServeHTTP serves the IdP.
-func (i *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) { i.mux.ServeHTTP(w, r) }
+func (i *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		i.emailSignIn(r)
+	}
+	i.mux.ServeHTTP(w, r)
+}
+
+// emailSignIn lets a user sign in with their email address, in any case, as
+// with Entra: samlidp knows users only by username. It parses the form
+// once, here; samlidp's own ParseForm then finds it parsed.
+func (i *IdP) emailSignIn(r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		return // samlidp answers the unreadable form
+	}
+	if name, ok := i.usernames[strings.ToLower(strings.TrimSpace(r.PostForm.Get("user")))]; ok {
+		r.PostForm.Set("user", name)
+		r.Form.Set("user", name)
+	}
+}
 
 // MetadataXML returns the IdP's federation metadata, as an admin would
 // download it.
@@ -272,12 +297,17 @@ var loginForm = template.Must(template.New("login").Parse(`<!DOCTYPE html><html 
 	`<p class="brand">Demo Entra ID</p><h1>Sign in</h1>` +
 	`{{with .Toast}}<p class="toast" id="toast">{{.}}</p>{{end}}` +
 	`<form method="post" action="{{.URL}}" id="login">` +
-	`<input type="text" name="user" id="user" placeholder="Username" autocomplete="username" autofocus />` +
+	`<input type="text" name="user" id="user" placeholder="Email or username" autocomplete="username" autofocus />` +
 	`<input type="password" name="password" id="password" placeholder="Password" autocomplete="current-password" />` +
 	`<input type="hidden" name="SAMLRequest" value="{{.SAMLRequest}}" />` +
 	`<input type="hidden" name="RelayState" value="{{.RelayState}}" />` +
 	`<input type="hidden" name="next" id="next" value="" />` +
-	`<script>document.getElementById('next').value = location.pathname;</script>` +
+	// Like Entra, pre-fill the account the service provider suggests
+	// (login_hint, from the email typed on the gateway's organisation
+	// page) and ask only for the password.
+	`<script>document.getElementById('next').value = location.pathname;` +
+	`var hint = new URLSearchParams(location.search).get('login_hint');` +
+	`if (hint && !document.getElementById('user').value) { document.getElementById('user').value = hint; document.getElementById('password').focus(); }</script>` +
 	`<button type="submit" id="signin">Sign in</button>` +
 	`</form></main></body></html>`))
 

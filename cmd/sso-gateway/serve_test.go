@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
+)
+
+// serveConfig writes a config for serve listening on listen and
+// adminListen.
+func serveConfig(t *testing.T, listen, adminListen string) string {
+	t.Helper()
+	d := newCheckDir(t)
+	return d.writeConfig(t, fmt.Sprintf(`
+public_url: http://127.0.0.1:8080
+listen: %s
+admin_listen: %s
+upstream: http://127.0.0.1:3000
+shutdown_delay: 0s
+sp: {cert_file: sp-cert.pem, key_file: sp-key.pem}
+session:
+  keys: [{hash_key: %s, block_key: %s}]
+tenants:
+  - id: acme
+    idp_metadata_file: acme.xml
+`, listen, adminListen, b64n(64), b64n(32)))
+}
+
+// logLines decodes the JSON log lines in s.
+func logLines(t *testing.T, s string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for l := range strings.Lines(s) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestServeStopped: once serve has drained, its last log line is
+// "stopped".
+func TestServeStopped(t *testing.T) {
+	t.Parallel()
+	cfgFile := serveConfig(t, "127.0.0.1:0", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncbuf.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-config", cfgFile}, &syncbuf.Buffer{}, &stderr) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(stderr.String(), `"msg":"serving"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: got %v, want nil", err)
+	}
+	lines := logLines(t, stderr.String())
+	last := lines[len(lines)-1]
+	if got, want := last["msg"], "stopped"; got != want {
+		t.Errorf("last log line: got %q, want %q\n%s", got, want, stderr.String())
+	}
+	if _, ok := last["error"]; ok {
+		t.Errorf("last log line has an error after a clean stop: %v", last)
+	}
+	// The shutdown line gives its durations in seconds.
+	for _, l := range lines {
+		if l["msg"] == "shutting down" {
+			if _, ok := l["drain_seconds"].(float64); !ok {
+				t.Errorf(`"shutting down": got %v, want drain_seconds in seconds`, l)
+			}
+		}
+	}
+}
+
+// TestServeAddressInUse: a listener address another process holds is
+// reported with the key to change and the file it is in, and logged as the
+// reason the gateway stopped.
+func TestServeAddressInUse(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() }) // after the parallel subtests
+	addr := taken.Addr().String()
+	tests := []struct {
+		name, listen, adminListen, key string
+	}{
+		{"listen", addr, "127.0.0.1:0", "listen"},
+		{"admin_listen", "127.0.0.1:0", addr, "admin_listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfgFile := serveConfig(t, tt.listen, tt.adminListen)
+			// Bounded, so that a gateway that serves after all ends the test.
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+			defer cancel()
+			var stderr syncbuf.Buffer
+			err := run(ctx, []string{"-config", cfgFile}, &syncbuf.Buffer{}, &stderr)
+			want := fmt.Sprintf("listen %s: address already in use: another process holds it; change %q in %s", addr, tt.key, cfgFile)
+			if err == nil || err.Error() != want {
+				t.Fatalf("serve: got error %v, want %q", err, want)
+			}
+			lines := logLines(t, stderr.String())
+			last := lines[len(lines)-1]
+			if last["msg"] != "stopped" || last["error"] != want {
+				t.Errorf("last log line: got %v, want msg %q with error %q", last, "stopped", want)
+			}
+		})
+	}
+}

@@ -1,0 +1,45 @@
+// Package logging builds the process's loggers: JSON lines for log
+// collectors, or text for people, with every duration in seconds.
+//
+// slog writes a time.Duration as integer nanoseconds in JSON
+// ("retry_in":30000000000) and as "30s" in text: neither is what a log
+// query or a reader expects. Every handler made here writes durations as
+// float seconds under a key ending in "_seconds", the unit Prometheus and
+// the access log use.
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// New returns a logger writing to w at level: text lines when format is
+// "text", JSON lines otherwise.
+func New(w io.Writer, level slog.Leveler, format string) *slog.Logger {
+	return slog.New(NewHandler(w, level, format))
+}
+
+// NewHandler is the handler New uses.
+func NewHandler(w io.Writer, level slog.Leveler, format string) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: Seconds}
+	if format == "text" {
+		return slog.NewTextHandler(w, opts)
+	}
+	return slog.NewJSONHandler(w, opts)
+}
+
+// Seconds is a slog.HandlerOptions.ReplaceAttr function that writes a
+// time.Duration attribute as float seconds, adding the suffix "_seconds" to
+// its key unless it has it. Call sites should name such keys with the
+// suffix themselves (and log seconds); this catches the ones that do not.
+func Seconds(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	key := a.Key
+	if !strings.HasSuffix(key, "_seconds") {
+		key += "_seconds"
+	}
+	return slog.Float64(key, a.Value.Duration().Seconds())
+}
