@@ -85,7 +85,7 @@ func startBrowser(t *testing.T, s *stack) *tab {
 	}
 	output, trail := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	rules := "MAP " + s.gatewayHost + " 127.0.0.1, MAP " + s.idpHost + " 127.0.0.1"
-	for _, h := range s.tenantHosts {
+	for _, h := range append(s.tenantHosts, s.aliasHosts...) {
 		rules += ", MAP " + h + " 127.0.0.1"
 	}
 	opts := append(browserFlags(t.TempDir(), rules, s.caSPKI),

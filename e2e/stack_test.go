@@ -55,8 +55,10 @@ type stack struct {
 	// tenantHosts are the hosts tenants own (stackOptions.tenantHosts),
 	// served by the gateway's listener with certificates of their own.
 	tenantHosts []string
-	password    string // B.Simon's
-	registry    *prometheus.Registry
+	// aliasHosts are stackOptions.aliasHosts.
+	aliasHosts []string
+	password   string // B.Simon's
+	registry   *prometheus.Registry
 	// gatewayHost and idpHost are the host names in gatewayURL and
 	// idpURL, which the browser maps to 127.0.0.1.
 	gatewayHost, idpHost string
@@ -76,6 +78,10 @@ type stackOptions struct {
 	users []idp.User
 	// tenantHosts gives demo tenants, by ID, hosts of their own.
 	tenantHosts map[string][]string
+	// aliasHosts are other names of the gateway's host, as a DNS alias
+	// would give it: the browser reaches the gateway there, with a valid
+	// certificate, but the gateway's configuration does not name them.
+	aliasHosts []string
 	// plainHTTP serves the gateway and the IdP over plain http, on
 	// plainGatewayHost and plainIdPHost, with allow_insecure_http: the
 	// gateway's cookies then have no __Host- prefix.
@@ -193,6 +199,10 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 			s.tenantHosts = append(s.tenantHosts, h)
 			certs = append(certs, ca.leaf(t, h))
 		}
+	}
+	for _, h := range o.aliasHosts {
+		s.aliasHosts = append(s.aliasHosts, h)
+		certs = append(certs, ca.leaf(t, h))
 	}
 	serveTLS(t, idpLn, identity, serverLog, ca.leaf(t, idpHost))
 	serveTLS(t, gatewayLn, gw.PublicHandler(), serverLog, certs...)

@@ -128,8 +128,13 @@ func TestBrowserTenantHost(t *testing.T) {
 		chromedp.Navigate(base+logoutPath),
 		chromedp.WaitVisible(chromedp.ID("message")),
 	)
-	if got, want := tb.location(t), base+logoutPath; got != want {
-		t.Errorf("signed-out page at %q, want %q", got, want)
+	if got, want := tb.location(t), base+logoutPath+"?slo_done="; !strings.HasPrefix(got, want) {
+		t.Errorf("signed-out page at %q, want %q...", got, want)
+	}
+	// The IdP answered the LogoutRequest the public host sent for this
+	// host's session: the page says the user is signed out there too.
+	if msg := tb.text(t, "signed-out-at-idp"); !strings.Contains(msg, "signed out") {
+		t.Errorf("#signed-out-at-idp = %q, want it to say the IdP signed the user out", msg)
 	}
 	if c, ok := tb.cookies(t, tenantHost)[sessionCookie]; ok {
 		t.Errorf("session cookie still present on %s after logout: %+v", tenantHost, *c)

@@ -81,8 +81,10 @@ func checkCommand() (*flag.FlagSet, runner) {
 				gateway.CheckReplayStore(ctx, cfg))
 			warnings := cfg.Warnings
 			if *previous != "" {
+				// Only its public_url and tenants matter: its files may
+				// be elsewhere, or gone.
 				old, oerr := config.Load(*previous, os.LookupEnv)
-				if old == nil || config.Global(oerr) != nil {
+				if old == nil || old.PublicURL == nil {
 					return fmt.Errorf("-previous %s: %w", *previous, config.Global(oerr))
 				}
 				for _, c := range gateway.IdentifierChanges(old, cfg) {

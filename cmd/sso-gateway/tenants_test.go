@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -67,5 +69,114 @@ tenants:
 	}
 	if !strings.Contains(stdout.String(), "tenant contoso (ready: NO)") || !strings.Contains(stdout.String(), "PROBLEM:                tenants[2].idp_metadata_url: fetch IdP metadata: HTTP status 404") {
 		t.Errorf("output does not explain the unready tenant:\n%s", stdout.String())
+	}
+}
+
+// TestTenantsJSON: `tenants -json` prints one object per tenant, for
+// scripts, with [] for empty lists and the problems of a tenant that is
+// not ready.
+func TestTenantsJSON(t *testing.T) {
+	t.Parallel()
+	d := newCheckDir(t)
+	cfg := fmt.Sprintf(`
+public_url: https://cloudimanage.example
+upstream: http://127.0.0.1:3000
+sp: {cert_file: sp-cert.pem, key_file: sp-key.pem}
+session:
+  keys: [{hash_key: %s, block_key: %s}]
+tenants:
+  - id: acme
+    idp_metadata_file: acme.xml
+  - id: broken
+    idp_metadata_file: nowhere.xml
+`, b64n(64), b64n(32))
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"tenants", "-json", "-config", d.writeConfig(t, cfg)}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 tenants are not ready") {
+		t.Fatalf("got %v, want the unready tenant counted", err)
+	}
+	if strings.Contains(stdout.String(), "null") {
+		t.Errorf("JSON has null:\n%s", stdout.String())
+	}
+	var reports []struct {
+		ID         string   `json:"id"`
+		Identifier string   `json:"identifier"`
+		Hosts      []string `json:"hosts"`
+		Problems   []string `json:"problems"`
+		Ready      bool     `json:"ready"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &reports); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout.String())
+	}
+	if len(reports) != 2 || !reports[0].Ready || reports[0].Hosts == nil || len(reports[0].Problems) != 0 ||
+		reports[0].Identifier != "https://cloudimanage.example/auth/api/v1/saml/login/acme" {
+		t.Errorf("acme: got %+v", reports)
+	}
+	if len(reports) == 2 && (reports[1].Ready || len(reports[1].Problems) != 1 || !strings.Contains(reports[1].Problems[0], "nowhere.xml does not exist")) {
+		t.Errorf("broken: got %+v", reports[1])
+	}
+}
+
+// TestCheckPrevious: with -previous, check warns of every tenant whose
+// Entra set-up values the new configuration changes, and still passes a
+// configuration that is otherwise sound; a tenant problem fails it and says
+// which tenant it stops.
+func TestCheckPrevious(t *testing.T) {
+	t.Parallel()
+	d := newCheckDir(t)
+	doc := func(publicURL, extra string) string {
+		return fmt.Sprintf(`
+public_url: %s
+upstream: http://127.0.0.1:3000
+sp: {cert_file: sp-cert.pem, key_file: sp-key.pem}
+session:
+  keys: [{hash_key: %s, block_key: %s}]
+tenants:
+  - id: acme
+    idp_metadata_file: acme.xml
+    hosts: [acme.cloudimanage.example]
+%s`, publicURL, b64n(64), b64n(32), extra)
+	}
+	old := filepath.Join(t.TempDir(), "old.yaml")
+	writeFile(t, old, []byte(doc("https://cloudimanage.example", "")))
+	// Adding hosts changed nothing; opting in, or a new public_url, does.
+	for _, c := range []struct {
+		name, publicURL, extra string
+		warnings              []string
+	}{
+		{"unchanged", "https://CloudIManage.example:443", "", nil},
+		{"opted in", "https://cloudimanage.example", "    saml_urls_on_host: true\n", []string{
+			"tenant acme: Identifier changes from https://cloudimanage.example/auth/api/v1/saml/login/acme to https://acme.cloudimanage.example/auth/api/v1/saml/login/acme",
+			"tenant acme: Reply URL changes from",
+			"tenant acme: Logout URL changes from",
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			path := d.writeConfig(t, doc(c.publicURL, c.extra))
+			if err := run(t.Context(), []string{"check", "-config", path, "-previous", old}, &stdout, &stderr); err != nil {
+				t.Fatalf("check: %v\n%s", err, stderr.String())
+			}
+			for _, w := range c.warnings {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr.String())
+				}
+			}
+			if c.warnings == nil && strings.Contains(stderr.String(), "changes from") {
+				t.Errorf("stderr warns of a change:\n%s", stderr.String())
+			}
+			if c.warnings != nil && !strings.Contains(stderr.String(), "AADSTS700016") {
+				t.Errorf("the warning does not say what breaks:\n%s", stderr.String())
+			}
+		})
+	}
+
+	var stdout, stderr bytes.Buffer
+	path := d.writeConfig(t, doc("https://cloudimanage.example", "  - id: broken\n    idp_metadata_file: nowhere.xml\n"))
+	if err := run(t.Context(), []string{"check", "-config", path}, &stdout, &stderr); err == nil {
+		t.Fatal("check passed a configuration with a tenant problem")
+	}
+	if !strings.Contains(stderr.String(), "nowhere.xml does not exist (tenant broken only)") {
+		t.Errorf("stderr does not name the tenant the problem stops:\n%s", stderr.String())
 	}
 }
