@@ -142,7 +142,7 @@ tenants:
 	// Adding hosts changed nothing; opting in, or a new public_url, does.
 	for _, c := range []struct {
 		name, publicURL, extra string
-		warnings              []string
+		warnings               []string
 	}{
 		{"unchanged", "https://CloudIManage.example:443", "", nil},
 		{"opted in", "https://cloudimanage.example", "    saml_urls_on_host: true\n", []string{
