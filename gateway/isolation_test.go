@@ -400,3 +400,45 @@ func TestReloadClosesIdleUpstreamConnections(t *testing.T) {
 		t.Fatal("the idle upstream connection of the replaced transport is still open")
 	}
 }
+
+// TestURLMetadataOfAnotherDirectory: metadata fetched from a URL that is
+// another Entra directory's than entra_tenant_id leaves that tenant not
+// ready, saying why, and its users are told their administrator must act.
+func TestURLMetadataOfAnotherDirectory(t *testing.T) {
+	t.Parallel()
+	e := newIsoEnv(t, "acme")
+	other := samltest.NewIdP(t)
+	md := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write(other.MetadataXML())
+	}))
+	t.Cleanup(md.Close)
+	e.writeIsoConfig(e.ids...)
+	cfg := strings.Replace(readFile(t, e.configPath()), "tenants:\n",
+		"tenants:\n  - id: remote\n    idp_metadata_url: "+md.URL+"/federationmetadata.xml\n    entra_tenant_id: 99999999-9999-4999-8999-999999999999\n", 1)
+	e.write("config.yaml", cfg)
+	e.build()
+	if err := e.gw.Refresher().RefreshNow(t.Context(), "remote"); err == nil {
+		t.Fatal("metadata of another directory was accepted")
+	}
+	e.mustSignIn("acme")
+	ready := e.admin("/readyz").Body.String()
+	if want := "tenant remote: not ready: tenants[0].idp_metadata_url: unusable IdP metadata: entra_tenant_id is 99999999-9999-4999-8999-999999999999, but the IdP metadata is directory " + other.TenantID; !strings.Contains(ready, want) {
+		t.Errorf("/readyz: got %q, want %q", ready, want)
+	}
+	req := publicRequest(http.MethodGet, samlsp.LoginPath+"remote", nil)
+	req.Header.Set("Accept", "text/html")
+	rec := httptest.NewRecorder()
+	e.gw.PublicHandler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "administrator") || rec.Header().Get("Retry-After") != "" {
+		t.Errorf("login at the tenant: got %d %q, want 503 naming the administrator", rec.Code, rec.Body)
+	}
+}
+
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -98,7 +98,14 @@ func urlTarget(t config.Tenant, i int) *metadata.Target {
 		URL:      t.MetadataURL,
 		Signers:  t.MetadataSigners,
 		Interval: t.MetadataRefresh,
-		Check:    func(md *metadata.IDP) error { return entraMismatch(md, t, i) },
+		Check: func(md *metadata.IDP) error {
+			var p *config.Problem
+			if errors.As(entraMismatch(md, t, i), &p) {
+				// Reported at the URL's key path, naming the other key.
+				return errors.New("entra_tenant_id " + p.Msg)
+			}
+			return nil
+		},
 	}
 }
 
