@@ -119,6 +119,17 @@ func testdata(t *testing.T, name string) string {
 	return abs
 }
 
+// baseConfig is a sound configuration at publicURL using the check dir's
+// SP key pair, followed by more: other top-level keys, and the tenants.
+func baseConfig(publicURL, more string) string {
+	return fmt.Sprintf(`public_url: %s
+upstream: http://127.0.0.1:3000
+sp: {cert_file: sp-cert.pem, key_file: sp-key.pem}
+session:
+  keys: [{hash_key: %s, block_key: %s}]
+%s`, publicURL, b64n(64), b64n(32), more)
+}
+
 func b64n(n int) string {
 	return base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'k'}, n))
 }

@@ -17,19 +17,13 @@ import (
 func serveConfig(t *testing.T, listen, adminListen string) string {
 	t.Helper()
 	d := newCheckDir(t)
-	return d.writeConfig(t, fmt.Sprintf(`
-public_url: http://127.0.0.1:8080
-listen: %s
+	return d.writeConfig(t, baseConfig("http://127.0.0.1:8080", fmt.Sprintf(`listen: %s
 admin_listen: %s
-upstream: http://127.0.0.1:3000
 shutdown_delay: 0s
-sp: {cert_file: sp-cert.pem, key_file: sp-key.pem}
-session:
-  keys: [{hash_key: %s, block_key: %s}]
 tenants:
   - id: acme
     idp_metadata_file: acme.xml
-`, listen, adminListen, b64n(64), b64n(32)))
+`, listen, adminListen)))
 }
 
 // logLines decodes the JSON log lines in s.

@@ -14,13 +14,7 @@ import (
 func TestTenantsCommand(t *testing.T) {
 	t.Parallel()
 	d := newCheckDir(t)
-	cfg := fmt.Sprintf(`
-public_url: https://cloudimanage.example
-upstream: http://127.0.0.1:3000
-sp: {cert_file: sp-cert.pem, key_file: sp-key.pem}
-session:
-  keys: [{hash_key: %s, block_key: %s}]
-tenants:
+	cfg := baseConfig("https://cloudimanage.example", fmt.Sprintf(`tenants:
   - id: acme
     idp_metadata_file: acme.xml
     hosts: [acme.cloudimanage.example]
@@ -31,7 +25,7 @@ tenants:
   - id: contoso
     idp_metadata_url: %s
     email_domains: [contoso.example]
-`, b64n(64), b64n(32), d.metadataURL)
+`, d.metadataURL))
 	var stdout, stderr bytes.Buffer
 	if err := run(t.Context(), []string{"tenants", "-config", d.writeConfig(t, cfg)}, &stdout, &stderr); err != nil {
 		t.Fatalf("tenants: %v; stderr:\n%s", err, stderr.String())
@@ -78,18 +72,12 @@ tenants:
 func TestTenantsJSON(t *testing.T) {
 	t.Parallel()
 	d := newCheckDir(t)
-	cfg := fmt.Sprintf(`
-public_url: https://cloudimanage.example
-upstream: http://127.0.0.1:3000
-sp: {cert_file: sp-cert.pem, key_file: sp-key.pem}
-session:
-  keys: [{hash_key: %s, block_key: %s}]
-tenants:
+	cfg := baseConfig("https://cloudimanage.example", `tenants:
   - id: acme
     idp_metadata_file: acme.xml
   - id: broken
     idp_metadata_file: nowhere.xml
-`, b64n(64), b64n(32))
+`)
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"tenants", "-json", "-config", d.writeConfig(t, cfg)}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "1 of 2 tenants are not ready") {
@@ -125,17 +113,11 @@ func TestCheckPrevious(t *testing.T) {
 	t.Parallel()
 	d := newCheckDir(t)
 	doc := func(publicURL, extra string) string {
-		return fmt.Sprintf(`
-public_url: %s
-upstream: http://127.0.0.1:3000
-sp: {cert_file: sp-cert.pem, key_file: sp-key.pem}
-session:
-  keys: [{hash_key: %s, block_key: %s}]
-tenants:
+		return baseConfig(publicURL, `tenants:
   - id: acme
     idp_metadata_file: acme.xml
     hosts: [acme.cloudimanage.example]
-%s`, publicURL, b64n(64), b64n(32), extra)
+`+extra)
 	}
 	old := filepath.Join(t.TempDir(), "old.yaml")
 	writeFile(t, old, []byte(doc("https://cloudimanage.example", "")))
