@@ -196,7 +196,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	st := g.state.Load()
 	info := st.client.Resolve(r)
 	r = clientip.WithInfo(r, info)
-	if !st.hosts.serves(r.Host) {
+	host, ok := canonicalHost(r.Host)
+	if !ok {
+		g.badHost(w, r)
+		return
+	}
+	r.Host = host
+	if !st.hosts.serves(host) {
 		g.otherHost(w, r, st)
 		return
 	}
@@ -229,6 +235,7 @@ func providerOptions(cfg *config.Config, d Deps, m *samlsp.Metrics) samlsp.Optio
 	}
 	return samlsp.Options{
 		Secure:          cfg.ExternalSecure(),
+		PublicHost:      samlsp.HostName(cfg.PublicURL.Host),
 		SessionKeys:     keys,
 		SessionLifetime: cfg.Session.Lifetime,
 		Clock:           d.Clock,

@@ -38,7 +38,7 @@ func TestOtherHosts(t *testing.T) {
 		{"API call to an alias", "GET", "alias.example", "/api", nil, http.StatusMisdirectedRequest, ""},
 		{"ACS post at an alias", "POST", "alias.example", samlsp.LoginPath + "acme", html, http.StatusMisdirectedRequest, ""},
 		{"upload to an alias", "PUT", "alias.example", "/doc", html, http.StatusMisdirectedRequest, ""},
-		{"no Host", "GET", "", "/", html, http.StatusMisdirectedRequest, ""},
+		{"no Host", "GET", "", "/", html, http.StatusBadRequest, ""},
 		{"public host", "GET", "docs.example.com", "/", nil, http.StatusOK, ""},
 		{"public host, other case, port and final dot", "GET", "Docs.Example.COM.:443", "/", nil, http.StatusOK, ""},
 		// Served, not misdirected: acme's session is not valid there.
@@ -71,8 +71,8 @@ func TestOtherHosts(t *testing.T) {
 			}
 		})
 	}
-	if got := testutil.ToFloat64(tg.gw.metrics.rejected.WithLabelValues(reasonMisdirected)); got != 9 {
-		t.Errorf("rejected_requests_total{reason=misdirected}: got %v, want 9", got)
+	if got := testutil.ToFloat64(tg.gw.metrics.rejected.WithLabelValues(reasonMisdirected)); got != 8 {
+		t.Errorf("rejected_requests_total{reason=misdirected}: got %v, want 8", got)
 	}
 	// The tenant's own host is served: its login starts there.
 	req := publicRequest(http.MethodGet, samlsp.LoginPath+"globex", nil)
@@ -81,5 +81,73 @@ func TestOtherHosts(t *testing.T) {
 	tg.gw.PublicHandler().ServeHTTP(rec, req)
 	if loc := rec.Header().Get("Location"); rec.Code != http.StatusFound || loc == "https://docs.example.com"+samlsp.LoginPath+"globex" {
 		t.Errorf("a tenant host: got %d %q, want its login to start", rec.Code, loc)
+	}
+}
+
+// TestHostHeaderSpellings: a Host that is not a host[:port] is refused with
+// 400 before anything else, even with a valid session; one spelled
+// otherwise reaches the upstream, as Host and X-Forwarded-Host, in one
+// spelling, so that the upstream and any framework in it see the host the
+// gateway checked.
+func TestHostHeaderSpellings(t *testing.T) {
+	t.Parallel()
+	seen := make(chan [2]string, 1)
+	tg := newTestGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- [2]string{r.Host, r.Header.Get("X-Forwarded-Host")}
+	}), "")
+	session := tg.signIn(t)
+	for _, c := range []struct {
+		host   string
+		status int
+		want   string // the Host upstream, for 200
+	}{
+		{"docs.example.com", http.StatusOK, "docs.example.com"},
+		{"DOCS.Example.com.", http.StatusOK, "docs.example.com"},
+		{"docs.example.com:8443", http.StatusOK, "docs.example.com:8443"},
+		{"docs.example.com..", http.StatusBadRequest, ""},
+		{"docs.example.com,x", http.StatusBadRequest, ""},
+		{"x,docs.example.com", http.StatusBadRequest, ""},
+		{"docs.example.com:1:1", http.StatusBadRequest, ""},
+		{"docs%2eexample.com", http.StatusBadRequest, ""},
+		{"docs.example.com:0", http.StatusBadRequest, ""},
+		{"docs.example.com:65536", http.StatusBadRequest, ""},
+		{"docs.example.com:", http.StatusBadRequest, ""},
+		{"-docs.example.com", http.StatusBadRequest, ""},
+		{"docs_example.com", http.StatusBadRequest, ""},
+		{"docs.example.com/x", http.StatusBadRequest, ""},
+		{"[::1", http.StatusBadRequest, ""},
+		{"[fe80::1%25eth0]", http.StatusBadRequest, ""},
+		{"[1.2.3.4]", http.StatusBadRequest, ""},
+		{"::1", http.StatusBadRequest, ""},
+		{"", http.StatusBadRequest, ""},
+		// Well-formed, but not a host the gateway serves.
+		{"evil.example", http.StatusMisdirectedRequest, ""},
+		{"[::1]:8080", http.StatusMisdirectedRequest, ""},
+		{"10.0.0.1", http.StatusMisdirectedRequest, ""},
+	} {
+		t.Run(c.host, func(t *testing.T) {
+			req := publicRequest(http.MethodGet, "/docs", nil)
+			req.Host = c.host
+			req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})
+			rec := httptest.NewRecorder()
+			tg.gw.PublicHandler().ServeHTTP(rec, req)
+			if rec.Code != c.status {
+				t.Fatalf("got %d %q, want %d", rec.Code, rec.Body, c.status)
+			}
+			if c.status != http.StatusOK {
+				select {
+				case got := <-seen:
+					t.Errorf("reached the upstream as %q", got)
+				default:
+				}
+				return
+			}
+			if got := <-seen; got != [2]string{c.want, c.want} {
+				t.Errorf("upstream got Host, X-Forwarded-Host %q, want %q for both", got, c.want)
+			}
+		})
+	}
+	if got := testutil.ToFloat64(tg.gw.metrics.rejected.WithLabelValues(reasonBadHost)); got != 16 {
+		t.Errorf("rejected_requests_total{reason=bad_host}: got %v, want 16", got)
 	}
 }

@@ -15,6 +15,10 @@ import (
 // a request for a host the gateway does not serve.
 const reasonMisdirected = "misdirected"
 
+// reasonBadHost is the sso_gateway_rejected_requests_total reason of a
+// request whose Host is not a host[:port].
+const reasonBadHost = "bad_host"
+
 // metrics are the gateway's own metrics: configuration reloads and
 // requests refused before routing.
 type metrics struct {
@@ -41,7 +45,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sso_gateway_rejected_requests_total",
-			Help: "Requests refused before routing, by reason: ambiguous or malformed HTTP/1.x framing on the plaintext public listener (framing, syntax, too_large, h2c), or a Host the gateway does not serve (misdirected; browser navigations are redirected to public_url's host, the rest get 421).",
+			Help: "Requests refused before routing, by reason: ambiguous or malformed HTTP/1.x framing on the plaintext public listener (framing, syntax, too_large, h2c), a Host that is not a host[:port] (bad_host, 400), or a Host the gateway does not serve (misdirected; browser navigations are redirected to public_url's host, the rest get 421).",
 		}, []string{"reason"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sso_gateway_login_throttled_total",
@@ -51,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.reloads, m.lastSuccess, m.lastOK, m.rejected, m.throttled)
 	m.throttled.WithLabelValues(inflight.ScopeClient)
 	m.throttled.WithLabelValues(inflight.ScopeTotal)
-	for _, r := range []string{httpguard.ReasonFraming, httpguard.ReasonSyntax, httpguard.ReasonTooLarge, httpguard.ReasonH2C, reasonMisdirected} {
+	for _, r := range []string{httpguard.ReasonFraming, httpguard.ReasonSyntax, httpguard.ReasonTooLarge, httpguard.ReasonH2C, reasonMisdirected, reasonBadHost} {
 		m.rejected.WithLabelValues(r)
 	}
 	m.reloads.WithLabelValues("success")

@@ -422,7 +422,7 @@ func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
 	switch {
 	case !ok:
 		return p.rejectSession(rejectTenant)
-	case !ts.servesHost(t, r):
+	case !ts.servesHost(t, r, set.publicHost):
 		return p.rejectSession(rejectHost)
 	case !t.currentPolicy(&s):
 		return p.rejectSession(rejectPolicy)

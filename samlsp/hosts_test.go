@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sso-gateway/sso-gateway/internal/samltest"
 )
@@ -250,5 +253,36 @@ func TestSwitchLinks(t *testing.T) {
 	}
 	if !strings.Contains(rec.Body.String(), `id="retry" href="/auth/api/v1/saml/login/acme"`) {
 		t.Errorf("login error page: no Try again link to acme's login: %s", rec.Body)
+	}
+}
+
+// TestSessionOnlyOnPublicHost: with PublicHost set, as the gateway sets it,
+// the session of a tenant without hosts of its own is valid on public_url's
+// host, in any spelling, and nowhere else, even if a request for another
+// host got this far.
+func TestSessionOnlyOnPublicHost(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if err := f.p.Reconfigure(Options{Secure: true, SessionKeys: f.keys, SessionLifetime: 8 * time.Hour, PublicHost: publicHost}); err != nil {
+		t.Fatal(err)
+	}
+	ck := f.signIn()
+	cookie := ck.Name + "=" + ck.Value
+	for _, c := range []struct {
+		host string
+		ok   bool
+	}{
+		{publicHost, true},
+		{"DOCS.example.com.:443", true},
+		{"evil.example", false},
+		{"docs.example.com.evil.example", false},
+	} {
+		before := testutil.ToFloat64(f.p.metrics.sessionRejections[rejectHost])
+		if _, ok := f.authenticateHeader(c.host, cookie); ok != c.ok {
+			t.Errorf("session at %q: got %v, want %v", c.host, ok, c.ok)
+		}
+		if got := testutil.ToFloat64(f.p.metrics.sessionRejections[rejectHost]) - before; !c.ok && got != 1 {
+			t.Errorf("session at %q: %v wrong_host rejections counted, want 1", c.host, got)
+		}
 	}
 }

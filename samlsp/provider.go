@@ -44,6 +44,10 @@ type Options struct {
 	// Secure marks every cookie Secure and uses the __Host- and __Secure-
 	// cookie prefixes. Set it when browsers reach the gateway over https.
 	Secure bool
+	// PublicHost is public_url's host name, lower case: the only host
+	// where the sessions of tenants without hosts of their own are valid.
+	// Empty accepts them on any host.
+	PublicHost string
 	// SessionKeys encode (the first) and decode (all) cookies.
 	SessionKeys []SessionKey
 	// SessionLifetime is the longest a session lasts; the IdP's
@@ -99,6 +103,7 @@ type settings struct {
 	sessionLifetime time.Duration
 	loginTimeout    time.Duration
 	debugTenant     string
+	publicHost      string
 }
 
 func newSettings(o Options) (*settings, error) {
@@ -109,7 +114,7 @@ func newSettings(o Options) (*settings, error) {
 	if o.SessionLifetime <= 0 {
 		return nil, errors.New("samlsp: session lifetime must be positive")
 	}
-	s := &settings{cookies: cookies{secure: o.Secure}, codec: codec, sessionLifetime: o.SessionLifetime, loginTimeout: o.LoginTimeout, debugTenant: o.DebugAssertionTenant}
+	s := &settings{cookies: cookies{secure: o.Secure}, codec: codec, sessionLifetime: o.SessionLifetime, loginTimeout: o.LoginTimeout, debugTenant: o.DebugAssertionTenant, publicHost: o.PublicHost}
 	if s.loginTimeout <= 0 {
 		s.loginTimeout = DefaultLoginTimeout
 	}
@@ -268,22 +273,29 @@ func (ts *Tenants) ForHost(r *http.Request) (*Tenant, bool) {
 }
 
 // servesHost reports whether t's sessions are valid on r's host: a host
-// that belongs to a tenant accepts only that tenant's sessions, and a
-// tenant with hosts of its own is valid only there.
-func (ts *Tenants) servesHost(t *Tenant, r *http.Request) bool {
+// that belongs to a tenant accepts only that tenant's sessions, a tenant
+// with hosts of its own is valid only there, and one without only on
+// publicHost (any host when publicHost is ""). The gateway sends nothing
+// for another host this far; this holds even if it did.
+func (ts *Tenants) servesHost(t *Tenant, r *http.Request, publicHost string) bool {
 	if owner, ok := ts.ForHost(r); ok {
 		return owner == t
 	}
-	return len(t.Hosts) == 0
+	return len(t.Hosts) == 0 && (publicHost == "" || requestHost(r) == publicHost)
 }
 
 // requestHost is r's host name in lower case, without port or final dot.
-func requestHost(r *http.Request) string {
-	h := r.Host
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i]
+func requestHost(r *http.Request) string { return HostName(r.Host) }
+
+// HostName is the host name of a Host header value (host[:port]) in lower
+// case, without port, IPv6 brackets or final dot: the form hosts are
+// compared in.
+func HostName(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
 	}
-	return strings.TrimSuffix(strings.ToLower(h), ".")
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.TrimSuffix(strings.ToLower(host), ".")
 }
 
 // SetTenants makes ts the tenant table used by new requests. Tenants that
