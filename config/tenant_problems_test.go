@@ -127,3 +127,45 @@ func TestGlobalOfNil(t *testing.T) {
 		t.Error("Global of a plain error: got nil, want it kept as a global problem")
 	}
 }
+
+// TestAdminListenExposure: an admin listener that may be reachable from
+// outside gets a warning, not a problem.
+func TestAdminListenExposure(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	for _, c := range []struct {
+		addr, warning string // "" for none
+	}{
+		{"127.0.0.1:9090", ""},
+		{"[::1]:9090", ""},
+		{"localhost:9090", ""},
+		{"10.1.2.3:9090", ""},
+		{"192.168.0.10:9090", ""},
+		{"[fd00::1]:9090", ""},
+		{"0.0.0.0:9090", "listens on every interface"},
+		{":9090", "listens on every interface"},
+		{"[::]:9090", "listens on every interface"},
+		{"203.0.113.7:9090", "listens on 203.0.113.7"},
+		{"admin.example.com:9090", "may not be private"},
+	} {
+		t.Run(c.addr, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := config.Parse(marshal(t, apply(t, baseDoc(), edit{"admin_listen", c.addr})), fx.dir, envOf(nil))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			var got []string
+			for _, w := range cfg.Warnings {
+				if w.Path == "admin_listen" {
+					got = append(got, w.Msg)
+				}
+			}
+			switch {
+			case c.warning == "" && len(got) > 0:
+				t.Errorf("got warnings %q, want none", got)
+			case c.warning != "" && (len(got) != 1 || !strings.Contains(got[0], c.warning) || !strings.Contains(got[0], "without authentication")):
+				t.Errorf("got %q, want one warning saying %q", got, c.warning)
+			}
+		})
+	}
+}

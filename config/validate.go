@@ -102,6 +102,7 @@ func (v *validator) config(f *file) *Config {
 	}
 	c.Listen = v.listenAddr("listen", f.Listen, defaultListen)
 	c.AdminListen = v.listenAddr("admin_listen", f.AdminListen, DefaultAdminListen)
+	v.adminExposure("admin_listen", c.AdminListen)
 	if sharePort(c.Listen, c.AdminListen) {
 		v.add("admin_listen", "must not share a port with listen (%s and %s): metrics and health must never be served on the public listener", c.AdminListen, c.Listen)
 	}
@@ -310,6 +311,34 @@ func (v *validator) listenAddr(path, s, def string) string {
 		return ""
 	}
 	return s
+}
+
+// adminExposure warns when the admin listener may be reachable from
+// outside: /metrics, /readyz and /tenants answer without authentication,
+// and list every Customer_ID, email domain and metadata source. Loopback
+// and private addresses pass; every interface (as in a Kubernetes pod),
+// a public address or a host name the gateway cannot judge without
+// resolving it get a warning.
+func (v *validator) adminExposure(path, addr string) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return // reported by listenAddr
+	}
+	if host == "localhost" {
+		return
+	}
+	ip, err := netip.ParseAddr(host)
+	if err == nil && (ip.IsLoopback() || ip.IsPrivate()) {
+		return
+	}
+	where := "on " + host
+	switch {
+	case host == "" || err == nil && ip.IsUnspecified():
+		where = "on every interface"
+	case err != nil:
+		where = "on host name " + host + ", which may not be private"
+	}
+	v.warn(path, "%s listens %s: /metrics, /readyz and /tenants answer without authentication and list every Customer_ID, email domain and metadata source. Keep the port private (a firewall, or in Kubernetes the NetworkPolicy of deploy/kubernetes, which admits only Prometheus), or listen on 127.0.0.1 or a private address", addr, where)
 }
 
 // sharePort reports whether two listen addresses would bind the same port
@@ -840,7 +869,9 @@ func validHeaderName(s string) bool {
 func (v *validator) metadataURL(path, s string) *url.URL {
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		v.add(path, "must be an absolute https URL (got %q)", s)
+		// Not echoed: its query may carry a token, and this ends up in
+		// logs.
+		v.add(path, "must be an absolute https URL, like Entra's App Federation Metadata Url")
 		return nil
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {

@@ -70,7 +70,7 @@ func newReport(cfg *config.Config, t config.Tenant) TenantReport {
 		Problems:      []string{},
 	}
 	if t.MetadataURL != nil {
-		r.MetadataSource = "url " + t.MetadataURL.Redacted()
+		r.MetadataSource = "url " + metadata.Redact(t.MetadataURL)
 	} else {
 		r.MetadataSource = "file " + t.MetadataFile
 	}

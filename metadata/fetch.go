@@ -39,6 +39,16 @@ func Fetch(ctx context.Context, client *http.Client, u *url.URL, prev Validators
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// The client's error names the URL (or where a redirect led),
+		// and ends up in logs, /readyz and /tenants.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if eu, perr := url.Parse(ue.URL); perr == nil {
+				ue.URL = Redact(eu)
+			} else {
+				ue.URL = "(unparsable URL)"
+			}
+		}
 		return nil, Validators{}, fmt.Errorf("fetch IdP metadata: %w", err)
 	}
 	defer resp.Body.Close()
@@ -61,4 +71,29 @@ func Fetch(ctx context.Context, client *http.Client, u *url.URL, prev Validators
 		return nil, Validators{}, fmt.Errorf("fetch IdP metadata: %w: larger than %d bytes", ErrUnusable, MaxSize)
 	}
 	return data, Validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}, nil
+}
+
+// Redact returns u for showing: in logs, /readyz, /tenants and the
+// command line. A metadata URL's query can carry a token (Entra's appid
+// is not one, but another IdP's may be), and its user information a
+// password: both values are replaced by "REDACTED", their keys kept so
+// that the URL can still be recognised.
+func Redact(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	if c.RawQuery != "" {
+		q, err := url.ParseQuery(c.RawQuery)
+		if err != nil {
+			c.RawQuery = "REDACTED"
+		} else {
+			for k := range q {
+				q[k] = []string{"REDACTED"}
+			}
+			c.RawQuery = q.Encode()
+		}
+	}
+	c.Fragment, c.RawFragment = "", ""
+	return c.Redacted()
 }

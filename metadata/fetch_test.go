@@ -350,3 +350,35 @@ func TestFetchTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"https://login.microsoftonline.com/x/federationmetadata/2007-06/federationmetadata.xml?appid=1",
+			"https://login.microsoftonline.com/x/federationmetadata/2007-06/federationmetadata.xml?appid=REDACTED"},
+		{"https://idp.example/md?token=s3cret&sig=abc", "https://idp.example/md?sig=REDACTED&token=REDACTED"},
+		{"https://user:pass@idp.example/md", "https://user:xxxxx@idp.example/md"},
+		{"https://idp.example/md#frag", "https://idp.example/md"},
+		{"https://idp.example/md?%zz", "https://idp.example/md?REDACTED"},
+		{"https://idp.example/md", "https://idp.example/md"},
+	} {
+		u, err := url.Parse(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := metadata.Redact(u); got != c.want {
+			t.Errorf("Redact(%q): got %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// TestFetchErrorRedacted: the error of a fetch that fails, which reaches
+// logs, /readyz and /tenants, does not carry the URL's query.
+func TestFetchErrorRedacted(t *testing.T) {
+	t.Parallel()
+	u, _ := url.Parse("http://127.0.0.1:1/md.xml?token=s3cret-value")
+	_, _, err := metadata.Fetch(t.Context(), http.DefaultClient, u, metadata.Validators{})
+	if err == nil || strings.Contains(err.Error(), "s3cret-value") || !strings.Contains(err.Error(), "token=REDACTED") {
+		t.Errorf("got %v, want an error naming the URL without its token", err)
+	}
+}

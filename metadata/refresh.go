@@ -78,7 +78,7 @@ type Target struct {
 
 // Status is what the refresher knows about one tenant's metadata.
 type Status struct {
-	URL         string
+	URL         string // redacted for showing (see Redact)
 	LastAttempt time.Time
 	LastSuccess time.Time // last fetch that yielded usable or unchanged metadata
 	LastError   string    // of the last attempt, "" if it succeeded
@@ -261,7 +261,7 @@ func (r *Refresher) Sync(targets []Target) {
 // kept until the URL delivers one.
 func (r *Refresher) start(t Target, key string, seed Status) {
 	ctx, cancel := context.WithCancel(r.ctx)
-	seed.URL = t.URL.String()
+	seed.URL = Redact(t.URL)
 	w := &watch{
 		key: key, signersKey: signersKey(t.Signers), interval: interval(t), url: t.URL, signers: t.Signers, tenant: t.Tenant,
 		ctx: ctx, cancel: cancel, firstDone: make(chan struct{}), apply: t.Apply, check: t.Check,
@@ -411,7 +411,7 @@ func (r *Refresher) refresh(ctx context.Context, w *watch) time.Duration {
 			level, msg = slog.LevelError, "IdP metadata refresh failed; the tenant has no usable metadata and is not ready"
 		}
 		r.log.LogAttrs(ctx, level, msg,
-			slog.String("tenant", w.tenant), slog.String("url", w.url.Redacted()), slog.String("result", result),
+			slog.String("tenant", w.tenant), slog.String("url", Redact(w.url)), slog.String("result", result),
 			slog.String("error", err.Error()), slog.Bool("has_metadata", current != nil), slog.Duration("retry_in", wait))
 		return wait
 	}
