@@ -38,6 +38,7 @@ func BenchmarkGatewayRequest(b *testing.B) {
 	srv := httptest.NewServer(tg.gw.PublicHandler())
 	b.Cleanup(srv.Close)
 	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/documents/Q3%20Minutes.md?view=1", nil)
+	req.Host = testPublicHost
 	req.AddCookie(session)
 	req.Header.Add("Cookie", "app_session=0123456789abcdef")
 	req.Header.Set("Accept", "text/html")
