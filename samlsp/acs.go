@@ -251,15 +251,15 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 	for header, claim := range t.headers {
 		if vs := attrs[claim]; len(vs) > 0 {
 			if s.Headers == nil {
-				s.Headers = map[string]string{}
+				s.Headers = map[string][]string{}
 			}
-			s.Headers[header] = strings.Join(vs, ",")
+			s.Headers[header] = vs
 		}
 	}
 
 	values := append([]string{s.NameID, s.Email, s.Name}, s.Groups...)
-	for _, v := range s.Headers {
-		values = append(values, v)
+	for _, vs := range s.Headers {
+		values = append(values, vs...)
 	}
 	for _, v := range values {
 		if !headerSafe(v) {
