@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
@@ -19,8 +23,9 @@ const (
 	HeaderEmail = "X-Remote-Email"
 	// HeaderName is Entra's displayname claim, else given name and surname.
 	HeaderName = "X-Remote-Name"
-	// HeaderGroups is the groups claim, comma-joined (Entra sends object
-	// IDs, which contain no commas).
+	// HeaderGroups is the groups claim, as a list (encodeList): Entra's
+	// object IDs travel as they are, and a group name with a comma, a
+	// quote or white space at either end as a quoted-string.
 	HeaderGroups = "X-Remote-Groups"
 	// HeaderTenant is the Customer_ID the user signed in through.
 	HeaderTenant = "X-Remote-Tenant"
@@ -92,16 +97,126 @@ func setIdentity(h http.Header, s *samlsp.Session) {
 	h[HeaderUser] = []string{s.NameID}
 	h[HeaderEmail] = []string{s.Email}
 	h[HeaderName] = []string{s.Name}
-	h[HeaderGroups] = []string{strings.Join(s.Groups, ",")}
+	h[HeaderGroups] = []string{encodeList(s.Groups)}
 	h[HeaderTenant] = []string{s.Tenant}
 	if s.GroupsOverage {
 		h[HeaderGroupsOverage] = []string{"true"}
 	}
 	// The tenant's own headers (config "headers") start with X-Remote-, so
 	// their inbound copies went with the loop above. Their names are
-	// canonical already.
-	for name, v := range s.Headers {
-		h[name] = []string{v}
+	// canonical already. A claim may have several values: they are a list
+	// too.
+	for name, vs := range s.Headers {
+		h[name] = []string{encodeList(vs)}
+	}
+}
+
+// encodeList writes values as one header value in the list syntax of RFC
+// 9110 (section 5.6.1), so that an upstream reads back exactly these values:
+// comma-separated, each element as it is unless that would be ambiguous,
+// and otherwise as a quoted-string (section 5.6.4) with '"' and '\\'
+// escaped by a backslash. Ambiguous are an empty value, one with a comma, a
+// double quote or a backslash, and one with white space at either end,
+// which the HTTP client trims from the whole field value and many
+// upstreams trim from each element (any Unicode white space, not only the
+// SP and HTAB of RFC 9110). GUIDs and plain names therefore go out byte for
+// byte as before; no values at all is the empty string. Control characters
+// never reach here: newSession refuses them.
+func encodeList(values []string) string {
+	var b strings.Builder
+	for i, v := range values {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if !needsQuoting(v) {
+			b.WriteString(v)
+			continue
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(v); j++ {
+			if c := v[j]; c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(v[j])
+		}
+		b.WriteByte('"')
+	}
+	return b.String()
+}
+
+// needsQuoting reports whether v must be a quoted-string in encodeList.
+func needsQuoting(v string) bool {
+	if v == "" || strings.ContainsAny(v, `,"\`) {
+		return true
+	}
+	first, _ := utf8.DecodeRuneInString(v)
+	last, _ := utf8.DecodeLastRuneInString(v)
+	return unicode.IsSpace(first) || unicode.IsSpace(last)
+}
+
+// ErrMalformedList is returned by ParseList for a value that is not a
+// list as the gateway writes one.
+var ErrMalformedList = errors.New("proxy: malformed list header")
+
+// ParseList reads a list-valued identity header (X-Remote-Groups, or a
+// tenant's own header) into its values, as an upstream should: split at
+// the commas outside quoted-strings, drop the optional white space (SP,
+// HTAB) around each element and the empty elements RFC 9110 tells
+// recipients to ignore, and unquote the quoted-strings, taking the
+// character after each backslash literally. An empty or blank value is no
+// values. Of the gateway's header values it returns exactly the values the
+// session holds; the gateway itself never calls it. It returns
+// ErrMalformedList (wrapped) for an unterminated quoted-string, text after
+// one, or a '"' or '\\' outside one, which the gateway never sends.
+func ParseList(v string) ([]string, error) {
+	var out []string
+	s := v
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			return out, nil
+		}
+		if s[0] == ',' {
+			// An empty element: ignored (RFC 9110, section 5.6.1.2).
+			s = s[1:]
+			continue
+		}
+		var elem string
+		if s[0] == '"' {
+			var b strings.Builder
+			i := 1
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+					if i == len(s) {
+						break
+					}
+				}
+				b.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, fmt.Errorf("%w: unterminated quoted-string in %q", ErrMalformedList, v)
+			}
+			elem = b.String()
+			s = strings.TrimLeft(s[i+1:], " \t")
+			if s != "" && s[0] != ',' {
+				return nil, fmt.Errorf("%w: text after a quoted-string in %q", ErrMalformedList, v)
+			}
+		} else {
+			end := strings.IndexByte(s, ',')
+			if end < 0 {
+				end = len(s)
+			}
+			elem = strings.TrimRight(s[:end], " \t")
+			if strings.ContainsAny(elem, `"\`) {
+				return nil, fmt.Errorf("%w: '\"' or '\\' outside a quoted-string in %q", ErrMalformedList, v)
+			}
+			s = s[end:]
+		}
+		out = append(out, elem)
+		if s != "" {
+			s = s[1:] // the comma
+		}
 	}
 }
 

@@ -1,10 +1,14 @@
 package proxy
 
 import (
+	"errors"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
@@ -243,4 +247,127 @@ func TestSetIdentity(t *testing.T) {
 			t.Errorf("%s: got %q, want it removed", k, v)
 		}
 	}
+}
+
+// TestEncodeList: list values go out as RFC 9110 lists; what needs no
+// quoting (GUIDs, plain names, inner spaces, non-ASCII letters) goes out
+// byte for byte as before, and everything else as a quoted-string that
+// ParseList reads back.
+func TestEncodeList(t *testing.T) {
+	t.Parallel()
+	const guid = "0b6e2b7c-1d2e-4f3a-8b9c-0d1e2f3a4b5c"
+	tests := []struct {
+		name   string
+		values []string
+		want   string
+	}{
+		{"none", nil, ""},
+		{"GUIDs", []string{guid, "5f1d9a20-aaaa-4bbb-8ccc-dddddddddddd"}, guid + ",5f1d9a20-aaaa-4bbb-8ccc-dddddddddddd"},
+		{"names with inner spaces and non-ASCII letters", []string{"Litigation Support", "Zürich", "日本語"}, "Litigation Support,Zürich,日本語"},
+		{"a comma", []string{"Finance,00000000-0000-0000-0000-00000000ad01", guid}, `"Finance,00000000-0000-0000-0000-00000000ad01",` + guid},
+		{"a double quote", []string{`say "hi"`}, `"say \"hi\""`},
+		{"a backslash", []string{`DOMAIN\group`}, `"DOMAIN\\group"`},
+		{"a leading quote only", []string{`"quoted"`}, `"\"quoted\""`},
+		{"white space at the ends", []string{" padded ", "tail ", " head"}, `" padded ","tail "," head"`},
+		{"Unicode white space at the ends", []string{"nbsp\u00a0", "\u3000ideographic"}, "\"nbsp\u00a0\",\"\u3000ideographic\""},
+		{"an empty value", []string{""}, `""`},
+		{"empty values among others", []string{"a", "", "b"}, `a,"",b`},
+		{"only white space", []string{" "}, `" "`},
+		{"semicolons and equals signs need nothing", []string{"a=b;c"}, "a=b;c"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := encodeList(tt.values)
+			if got != tt.want {
+				t.Errorf("encodeList(%q): got %q, want %q", tt.values, got, tt.want)
+			}
+			back, err := ParseList(got)
+			if err != nil || !slices.Equal(back, tt.values) {
+				t.Errorf("ParseList(%q): got %q, %v; want %q", got, back, err, tt.values)
+			}
+		})
+	}
+}
+
+// TestParseList: ParseList reads what a generous sender could write too
+// (optional white space, empty elements), and refuses what no list is.
+func TestParseList(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    []string
+		invalid bool
+	}{
+		{"", nil, false},
+		{"  \t ", nil, false},
+		{"a", []string{"a"}, false},
+		{"a, b ,\tc", []string{"a", "b", "c"}, false},
+		{"a,,b,", []string{"a", "b"}, false},
+		{", ,a", []string{"a"}, false},
+		{`"" , "x, y" ,z`, []string{"", "x, y", "z"}, false},
+		{`"a\"b\\c\d"`, []string{`a"b\cd`}, false},
+		{`"unterminated`, nil, true},
+		{`"ends in a backslash\`, nil, true},
+		{`"a"b`, nil, true},
+		{`"a" b`, nil, true},
+		{`a"b`, nil, true},
+		{`a\b`, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseList(tt.in)
+			if tt.invalid {
+				if !errors.Is(err, ErrMalformedList) {
+					t.Errorf("ParseList(%q): got %q, %v; want ErrMalformedList", tt.in, got, err)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("ParseList(%q): got %q, %v; want %q", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzListRoundTrip: for any values without control characters (as
+// newSession lets through), the header value encodeList makes is one the
+// HTTP client sends unchanged (valid, nothing for it to trim), and
+// ParseList gives back exactly the values. The values are the input split
+// at '\n'; empty means none.
+func FuzzListRoundTrip(f *testing.F) {
+	for _, s := range []string{
+		"0b6e2b7c-1d2e-4f3a-8b9c-0d1e2f3a4b5c\nFinance,00000000-0000-0000-0000-00000000ad01",
+		"say \"hi\"\n padded \n\nDOMAIN\\group",
+		"\"\n\\\n,\n \u00a0\n",
+		"",
+		"\xff\xfe,\x80",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, joined string) {
+		var values []string
+		if joined != "" {
+			values = strings.Split(joined, "\n")
+		}
+		for _, v := range values {
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; c < ' ' || c == 0x7f {
+					return
+				}
+			}
+		}
+		enc := encodeList(values)
+		if !httpguts.ValidHeaderFieldValue(enc) {
+			t.Fatalf("encodeList(%q) = %q: not a valid header value", values, enc)
+		}
+		if trimmed := textproto.TrimString(enc); trimmed != enc {
+			t.Fatalf("encodeList(%q) = %q: the HTTP client would send %q", values, enc, trimmed)
+		}
+		got, err := ParseList(enc)
+		if err != nil || !slices.Equal(got, values) {
+			t.Fatalf("ParseList(encodeList(%q)) = ParseList(%q): got %q, %v", values, enc, got, err)
+		}
+	})
 }

@@ -216,12 +216,15 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 		}
 	}
 	now := p.clock.Now()
+	// White space around the display name means nothing, and the HTTP
+	// client would trim it from the header anyway: trimmed here, the
+	// session, the log and the upstream agree.
 	s := &Session{
 		Tenant:       t.ID,
 		NameID:       a.Subject.NameID.Value,
 		NameIDFormat: a.Subject.NameID.Format,
 		Email:        first(attrs[ClaimEmail]),
-		Name:         first(attrs[ClaimDisplayName]),
+		Name:         strings.TrimSpace(first(attrs[ClaimDisplayName])),
 		Groups:       attrs[ClaimGroups],
 		IssuedAt:     now.Unix(),
 	}
@@ -229,7 +232,7 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 		s.Email = s.NameID
 	}
 	if s.Name == "" {
-		s.Name = strings.TrimSpace(first(attrs[ClaimGivenName]) + " " + first(attrs[ClaimSurname]))
+		s.Name = strings.TrimSpace(strings.TrimSpace(first(attrs[ClaimGivenName])) + " " + strings.TrimSpace(first(attrs[ClaimSurname])))
 	}
 	expires := now.Add(p.s().sessionLifetime)
 	for _, st := range a.AuthnStatements {
@@ -251,20 +254,23 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 	for header, claim := range t.headers {
 		if vs := attrs[claim]; len(vs) > 0 {
 			if s.Headers == nil {
-				s.Headers = map[string]string{}
+				s.Headers = map[string][]string{}
 			}
-			s.Headers[header] = strings.Join(vs, ",")
+			s.Headers[header] = vs
 		}
 	}
 
 	values := append([]string{s.NameID, s.Email, s.Name}, s.Groups...)
-	for _, v := range s.Headers {
-		values = append(values, v)
+	for _, vs := range s.Headers {
+		values = append(values, vs...)
 	}
 	for _, v := range values {
 		if !headerSafe(v) {
 			return nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response contains characters this service cannot accept.", fmt.Errorf("identity value %q contains control characters", v))
 		}
+	}
+	if err := checkIdentityEnds(s); err != nil {
+		return nil, err
 	}
 	switch {
 	case s.GroupsOverage && t.allowedGroups != nil:
@@ -306,6 +312,25 @@ func first(vs []string) string {
 		return ""
 	}
 	return vs[0]
+}
+
+// checkIdentityEnds refuses a session whose NameID or email has white
+// space at either end. The HTTP client trims SP and HTAB from header
+// values, and many upstreams trim any white space, so the upstream would
+// see "admin@contoso.example" for the NameID "admin@contoso.example ": two
+// identities of the IdP, one user upstream, while the session and the
+// log kept them apart. These are identities, so they are refused rather
+// than changed; a display name is trimmed instead, and group and header
+// values keep their white space, which the proxy quotes.
+func checkIdentityEnds(s *Session) error {
+	for _, v := range []struct{ what, value string }{{"NameID", s.NameID}, {"email", s.Email}} {
+		if v.value != strings.TrimSpace(v.value) {
+			return failure(ReasonMalformed, http.StatusBadRequest,
+				"Your organisation's sign-in service sent a user name or email address that begins or ends with a space, which this service cannot pass on unchanged. Ask your administrator to correct it in Microsoft Entra ID.",
+				fmt.Errorf("%s %q has white space at its start or end", v.what, v.value))
+		}
+	}
+	return nil
 }
 
 // headerSafe reports whether v can be sent as an HTTP header value without

@@ -273,6 +273,12 @@ func rejections() []rejection {
 		{name: "LF in NameID", status: 400, reason: ReasonMalformed, form: spInitiated(func(r *samltest.Response, _ *login) {
 			r.NameID = "b.simon@x.example\nX-Remote-Tenant: other"
 		})},
+		{name: "trailing space in NameID", status: 400, reason: ReasonMalformed, form: spInitiated(func(r *samltest.Response, _ *login) {
+			r.NameID += " "
+		})},
+		{name: "leading space in the email claim", status: 400, reason: ReasonMalformed, form: spInitiated(func(r *samltest.Response, _ *login) {
+			r.Attributes = []samltest.Attribute{{Name: ClaimEmail, Values: []string{" " + r.NameID}}, {Name: ClaimGroups, Values: []string{globexGroup}}}
+		})},
 		{name: "tab in display name", status: 400, reason: ReasonMalformed, form: spInitiated(func(r *samltest.Response, _ *login) {
 			r.Attributes = []samltest.Attribute{{Name: ClaimDisplayName, Values: []string{"B\tSimon"}}, {Name: ClaimGroups, Values: []string{globexGroup}}}
 		})},

@@ -1070,6 +1070,18 @@ func TestSLODeflateBomb(t *testing.T) {
 				{"Redirect SAMLResponse", func() *http.Request {
 					return httptest.NewRequest(http.MethodGet, slo+"?"+url.Values{"SAMLResponse": {encoded}, "RelayState": {newTrackerKey()}}.Encode(), nil)
 				}, []int{http.StatusSeeOther, http.StatusBadRequest}, "inflates to more than"},
+				// crewjam would read, and inflate, a message in a POST's
+				// query: refused before anything decodes it.
+				{"POST with SAMLRequest in the URL", func() *http.Request {
+					r := httptest.NewRequest(http.MethodPost, slo+"?"+url.Values{"SAMLRequest": {encoded}}.Encode(), strings.NewReader("RelayState=x"))
+					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					return r
+				}, []int{http.StatusBadRequest}, errMessageInURL.Error()},
+				{"POST with SAMLResponse in the URL", func() *http.Request {
+					r := httptest.NewRequest(http.MethodPost, slo+"?"+url.Values{"SAMLResponse": {encoded}}.Encode(), strings.NewReader("RelayState=x"))
+					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					return r
+				}, []int{http.StatusBadRequest}, errMessageInURL.Error()},
 			}
 			if len(encoded) < MaxACSBody-100 {
 				// The HTTP-POST binding is not compressed: the bomb is
@@ -1078,7 +1090,7 @@ func TestSLODeflateBomb(t *testing.T) {
 					r := httptest.NewRequest(http.MethodPost, slo, strings.NewReader(url.Values{"SAMLRequest": {encoded}}.Encode()))
 					r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 					return r
-				}, []int{http.StatusOK, http.StatusBadRequest}, "not accepted"})
+				}, []int{http.StatusBadRequest}, "not well-formed XML"})
 			}
 			for _, rq := range requests {
 				t.Run(fmt.Sprintf("%s/%s/%s", tenant, b.name, rq.name), func(t *testing.T) {

@@ -582,7 +582,7 @@ func TestSessionRoundTrip(t *testing.T) {
 	full := Session{
 		Tenant: acme, NameID: "b.simon@acme.example", NameIDFormat: emailNameIDFormat,
 		Email: "b.simon@acme.example", Name: "B. Simön", GroupsOverage: false,
-		Headers:      map[string]string{"X-Remote-Department": "Legal,Litigation"},
+		Headers:      map[string][]string{"X-Remote-Department": {"Legal", "Litigation, EMEA", " padded ", ""}},
 		SessionIndex: "_a1b2", IssuedAt: 1_700_000_000, Expires: 1_700_028_800,
 	}
 	guids := randomGUIDs(t, entraMaxGroups)
@@ -660,7 +660,7 @@ func FuzzSessionRoundTrip(f *testing.F) {
 			Groups: groups, GroupsOverage: overage, IssuedAt: iat, Expires: exp,
 		}
 		if header != "" {
-			s.Headers = map[string]string{header: headerValue}
+			s.Headers = map[string][]string{header: strings.Split(headerValue, "\n")}
 		}
 		sessionRoundTrip(t, s)
 	})
@@ -747,19 +747,22 @@ func TestGroupsOverage(t *testing.T) {
 	})
 }
 
-// TestHeadersMapping: a tenant's own headers carry a claim's values,
-// comma-joined, in the session.
+// TestHeadersMapping: a tenant's own headers carry a claim's values, each
+// as the IdP sent it, in the session (the proxy joins them).
 func TestHeadersMapping(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
 		department []string // nil: the claim is not sent
-		want       map[string]string
+		want       map[string][]string
 		status     int
 		reason     string
 	}{
-		{"one value", []string{"Legal"}, map[string]string{"X-Remote-Department": "Legal"}, http.StatusSeeOther, ""},
-		{"several values", []string{"Legal", "Litigation Support", "Zürich"}, map[string]string{"X-Remote-Department": "Legal,Litigation Support,Zürich"}, http.StatusSeeOther, ""},
+		{"one value", []string{"Legal"}, map[string][]string{"X-Remote-Department": {"Legal"}}, http.StatusSeeOther, ""},
+		{"several values", []string{"Legal", "Litigation Support", "Zürich"}, map[string][]string{"X-Remote-Department": {"Legal", "Litigation Support", "Zürich"}}, http.StatusSeeOther, ""},
+		// A comma is part of its value, not a separator; white space is
+		// kept (the proxy quotes such values).
+		{"values with a comma, a quote, white space", []string{"Legal, EMEA", `say "hi"`, " padded "}, map[string][]string{"X-Remote-Department": {"Legal, EMEA", `say "hi"`, " padded "}}, http.StatusSeeOther, ""},
 		{"claim absent", nil, nil, http.StatusSeeOther, ""},
 		// A literal CR cannot be tested here: XML parsing turns it into LF.
 		{"newline", []string{"Legal\nX-Remote-User: admin"}, nil, http.StatusBadRequest, ReasonMalformed},
@@ -798,7 +801,7 @@ func TestHeadersMapping(t *testing.T) {
 			if !ok {
 				t.Fatal("no session")
 			}
-			if !maps.Equal(s.Headers, tt.want) {
+			if !maps.EqualFunc(s.Headers, tt.want, slices.Equal) {
 				t.Errorf("got headers %q, want %q", s.Headers, tt.want)
 			}
 		})

@@ -31,8 +31,9 @@ type Session struct {
 	// groups: the user is in more than 150, and Groups is empty.
 	GroupsOverage bool
 	// Headers are the tenant's own identity headers (config "headers"),
-	// by header name, with their values joined by commas.
-	Headers      map[string]string
+	// by header name: the claim's values, as the IdP sent them. The proxy
+	// joins them into one header value.
+	Headers      map[string][]string
 	SessionIndex string
 	// IssuedAt and Expires are Unix seconds. Expires is the earlier of the
 	// configured lifetime and the assertion's SessionNotOnOrAfter.
@@ -44,15 +45,21 @@ type Session struct {
 // packed into 16 bytes each rather than 36 characters, so that 150 of them
 // fit in one cookie.
 type wireSession struct {
-	Tenant       string            `json:"t"`
-	NameID       string            `json:"n"`
-	NameIDFormat string            `json:"nf,omitempty"`
-	Email        string            `json:"e,omitempty"`
-	Name         string            `json:"dn,omitempty"`
-	Groups       []string          `json:"g,omitempty"`
-	GroupGUIDs   []byte            `json:"gg,omitempty"`
-	Overage      bool              `json:"go,omitempty"`
-	Headers      map[string]string `json:"h,omitempty"`
+	Tenant       string              `json:"t"`
+	NameID       string              `json:"n"`
+	NameIDFormat string              `json:"nf,omitempty"`
+	Email        string              `json:"e,omitempty"`
+	Name         string              `json:"dn,omitempty"`
+	Groups       []string            `json:"g,omitempty"`
+	GroupGUIDs   []byte              `json:"gg,omitempty"`
+	Overage      bool                `json:"go,omitempty"`
+	Headers      map[string][]string `json:"hv,omitempty"`
+	// OldHeaders are Headers as earlier gateways kept them, the values
+	// joined by commas, under the key they used; see UnmarshalJSON. A
+	// new key for the lists keeps earlier gateways (mid-upgrade, or after
+	// a rollback) reading new sessions, without these headers, rather
+	// than refusing them.
+	OldHeaders   map[string]string `json:"h,omitempty"`
 	SessionIndex string            `json:"si,omitempty"`
 	IssuedAt     int64             `json:"iat"`
 	Expires      int64             `json:"exp"`
@@ -89,6 +96,16 @@ func (s *Session) UnmarshalJSON(data []byte) error {
 	}
 	for i := 0; i < len(w.GroupGUIDs); i += 16 {
 		s.Groups = append(s.Groups, formatGUID(w.GroupGUIDs[i:i+16]))
+	}
+	if s.Headers == nil && w.OldHeaders != nil {
+		// A session made before the values were kept apart: the
+		// upstream sees the comma-joined value as it used to, read as
+		// the list it always was (a value with a comma in it was
+		// already two). Such sessions end within the session lifetime.
+		s.Headers = make(map[string][]string, len(w.OldHeaders))
+		for name, v := range w.OldHeaders {
+			s.Headers[name] = strings.Split(v, ",")
+		}
 	}
 	return nil
 }

@@ -156,15 +156,11 @@ func (p *Provider) serveSLO(w http.ResponseWriter, r *http.Request, t *Tenant) {
 		page.Write(w, r, page.Errorf(http.StatusBadRequest, "The sign-out message could not be read.", err))
 		return
 	}
-	if msg, flow := r.Form.Get("SAMLResponse"), flowSP; msg != "" || r.Form.Get("SAMLRequest") != "" {
-		if msg == "" {
-			msg, flow = r.Form.Get("SAMLRequest"), flowIDP
+	if param, flow := "SAMLResponse", flowSP; r.Form.Get(param) != "" || r.Form.Get("SAMLRequest") != "" {
+		if r.Form.Get(param) == "" {
+			param, flow = "SAMLRequest", flowIDP
 		}
-		doc, err := logoutMessageXML(msg, r.Method == http.MethodGet)
-		if err == nil {
-			err = refuseDirectives(doc)
-		}
-		if err != nil {
+		if err := checkLogoutMessage(r, param); err != nil {
 			// Signing out is harmless, and expected by whoever sent
 			// this: the local session ends, nothing else happens.
 			p.log.LogAttrs(r.Context(), slog.LevelWarn, "logout message refused; signed out locally",
@@ -184,6 +180,39 @@ func (p *Provider) serveSLO(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	default:
 		page.Write(w, r, page.Errorf(http.StatusBadRequest, "The sign-out message is missing.", nil))
 	}
+}
+
+// errMessageInURL refuses a POST that carries a logout message in its URL.
+// The HTTP-POST binding carries it in the body; crewjam reads a message in
+// the query first, whatever the method, and inflates it as the
+// HTTP-Redirect binding's.
+var errMessageInURL = errors.New("a POSTed logout message must be in the body, not the URL")
+
+// checkLogoutMessage scans the logout message in param (SAMLRequest or
+// SAMLResponse) of r, a request whose form is parsed, in the very
+// representation crewjam's ValidateLogoutRequest and ParseLogoutResponse
+// will parse: they take a message in the URL's query whatever the method,
+// deflated (HTTP-Redirect), and otherwise the one in the POSTed body, not
+// deflated (HTTP-POST and HTTP-POST-SimpleSign). Go's ParseForm never reads
+// the body of a GET, and neither does crewjam, so a GET's message is its
+// query's. A POST with a message in its query is refused outright: no
+// binding sends one, and it would be the query's that crewjam read.
+func checkLogoutMessage(r *http.Request, param string) error {
+	var doc []byte
+	var err error
+	if r.Method == http.MethodPost {
+		query := r.URL.Query()
+		if query.Has("SAMLRequest") || query.Has("SAMLResponse") {
+			return errMessageInURL
+		}
+		doc, err = logoutMessageXML(r.PostForm.Get(param), false)
+	} else {
+		doc, err = logoutMessageXML(r.URL.Query().Get(param), true)
+	}
+	if err != nil {
+		return err
+	}
+	return checkLogoutXML(doc)
 }
 
 // logoutResponse takes the IdP's answer to the gateway's LogoutRequest. The

@@ -308,8 +308,14 @@ func (t *Tenant) Metadata() *crewsaml.EntityDescriptor {
 // once: attributes and headers the tenant no longer keeps are dropped, and
 // a session whose groups do not pass allowed_groups is no session. (When
 // the tenant keeps no groups in sessions, allowed_groups is checked at
-// login only.)
+// login only.) It also holds sessions made by earlier gateways to what
+// newSession now makes: a NameID or email with white space at either end
+// is no session, and the display name is trimmed.
 func (t *Tenant) currentPolicy(s *Session) bool {
+	if checkIdentityEnds(s) != nil {
+		return false
+	}
+	s.Name = strings.TrimSpace(s.Name)
 	if !t.keep.email {
 		s.Email = ""
 	}

@@ -93,12 +93,17 @@ func isAssertion(local string) bool {
 	return local == "Assertion" || local == "EncryptedAssertion"
 }
 
-// refuseDirectives scans doc's tokens, without building a tree, for
-// directives. It does not judge well-formedness otherwise: the SAML
-// library does that next.
-func refuseDirectives(doc []byte) error {
-	if scanXML(doc).directive {
+// checkLogoutXML scans a logout message, once and without building a
+// tree, before crewjam parses it: it refuses directives and anything the
+// tokenizer refuses, so that nothing after the point it stopped goes
+// unseen (as checkResponse does at the ACS).
+func checkLogoutXML(doc []byte) error {
+	facts := scanXML(doc)
+	switch {
+	case facts.directive:
 		return errDirective
+	case facts.malformed != nil:
+		return fmt.Errorf("the logout message is not well-formed XML: %w", facts.malformed)
 	}
 	return nil
 }

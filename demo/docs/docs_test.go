@@ -216,6 +216,7 @@ func TestIndex(t *testing.T) {
 				`id="remote-email">alice@acme.example</dd>`,
 				`id="remote-name">&lt;script&gt;alert(1)&lt;/script&gt;</dd>`,
 				`id="remote-groups">staff,legal</dd>`,
+				`<ul id="remote-group-list"><li>staff</li><li>legal</li></ul>`,
 				`id="remote-tenant">acme</dd>`,
 				"<code>X-Remote-Extra</code></th><td><code>seen</code>",
 				"<code>X-Forwarded-Host</code></th><td><code>docs.acme.example</code>",
@@ -232,12 +233,28 @@ func TestIndex(t *testing.T) {
 			notWant: []string{"<script>", "Bearer secret", "No identity headers received."},
 		},
 		{
+			// The gateway quotes a group whose name holds a comma: it
+			// is one group, not a name and an ID.
+			name:   "quoted groups",
+			header: http.Header{"X-Remote-Groups": {`"Finance,00000000-0000-0000-0000-00000000ad01","say \"hi\""," padded ",0b6e2b7c`}},
+			want: []string{
+				`<ul id="remote-group-list"><li>Finance,00000000-0000-0000-0000-00000000ad01</li><li>say &#34;hi&#34;</li><li> padded </li><li>0b6e2b7c</li></ul>`,
+			},
+			notWant: []string{"<li>00000000-0000-0000-0000-00000000ad01</li>", "remote-groups-invalid"},
+		},
+		{
+			name:   "groups that are no list",
+			header: http.Header{"X-Remote-Groups": {`"unterminated`}},
+			want:   []string{`<span id="remote-groups-invalid">not a valid list</span>`},
+		},
+		{
 			name: "no identity headers",
 			want: []string{
 				`id="remote-user"></dd>`,
 				`id="remote-email"></dd>`,
 				`id="remote-name"></dd>`,
 				`id="remote-groups"></dd>`,
+				`<ul id="remote-group-list"></ul>`,
 				`id="remote-tenant"></dd>`,
 				"No identity headers received.",
 			},

@@ -42,3 +42,62 @@ func isIdentityHeader(name string) bool {
 func headerValue(h http.Header, name string) string {
 	return strings.Join(h.Values(name), ", ")
 }
+
+// parseList reads a list-valued identity header (X-Remote-Groups, and a
+// tenant's own headers) as RFC 9110 lists are read (section 5.6.1), which
+// is how the gateway writes them: commas outside quoted-strings separate
+// the values, optional white space around them and empty elements are
+// dropped, and a quoted-string ("Finance,EMEA", with \" and \\ escaped)
+// is one value. Splitting at every comma would turn a group named
+// "Finance,<an ID>" into a group the user is not in. ok is false for a
+// value that is not such a list. Like the header names above, this is
+// repeated from the gateway's proxy.ParseList rather than imported.
+func parseList(v string) (values []string, ok bool) {
+	s := v
+	for {
+		s = strings.TrimLeft(s, " \t")
+		if s == "" {
+			return values, true
+		}
+		if s[0] == ',' {
+			s = s[1:]
+			continue
+		}
+		var elem string
+		if s[0] == '"' {
+			var b strings.Builder
+			i := 1
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+					if i == len(s) {
+						break
+					}
+				}
+				b.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, false
+			}
+			elem = b.String()
+			s = strings.TrimLeft(s[i+1:], " \t")
+			if s != "" && s[0] != ',' {
+				return nil, false
+			}
+		} else {
+			end := strings.IndexByte(s, ',')
+			if end < 0 {
+				end = len(s)
+			}
+			elem = strings.TrimRight(s[:end], " \t")
+			if strings.ContainsAny(elem, `"\`) {
+				return nil, false
+			}
+			s = s[end:]
+		}
+		values = append(values, elem)
+		if s != "" {
+			s = s[1:]
+		}
+	}
+}

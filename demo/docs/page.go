@@ -15,8 +15,12 @@ import (
 // html/template and takes no template.HTML values.
 type pageData struct {
 	User, Email, Name, Groups, Tenant string
-	Headers                           []headerRow
-	Documents                         []documentRow
+	// GroupList is Groups read as the list it is (parseList);
+	// GroupsInvalid says it could not be.
+	GroupList     []string
+	GroupsInvalid bool
+	Headers       []headerRow
+	Documents     []documentRow
 }
 
 type headerRow struct{ Name, Value string }
@@ -43,6 +47,8 @@ func (s *Service) index(w http.ResponseWriter, r *http.Request) error {
 		Tenant:    headerValue(r.Header, headerRemoteTenant),
 		Documents: docs,
 	}
+	groups, ok := parseList(data.Groups)
+	data.GroupList, data.GroupsInvalid = groups, !ok
 	for name, values := range r.Header {
 		if isIdentityHeader(name) {
 			data.Headers = append(data.Headers, headerRow{Name: name, Value: strings.Join(values, ", ")})
@@ -109,7 +115,8 @@ func humanSize(n int64) string {
 
 // pageHTML is the index page. Elements a browser test reads carry ids; the
 // identity values sit directly inside their element, with no surrounding
-// whitespace, so textContent equals the header value.
+// whitespace, so textContent equals the header value. The group list shows
+// X-Remote-Groups parsed, one group per item.
 const pageHTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -145,6 +152,7 @@ It does no authentication of its own: it knows who you are only from the identit
 <dt>Email</dt><dd id="remote-email">{{.Email}}</dd>
 <dt>Name</dt><dd id="remote-name">{{.Name}}</dd>
 <dt>Groups</dt><dd id="remote-groups">{{.Groups}}</dd>
+<dt>Group list</dt><dd>{{if .GroupsInvalid}}<span id="remote-groups-invalid">not a valid list</span>{{else}}<ul id="remote-group-list">{{range .GroupList}}<li>{{.}}</li>{{end}}</ul>{{end}}</dd>
 <dt>Tenant</dt><dd id="remote-tenant">{{.Tenant}}</dd>
 </dl>
 <h3>Identity headers received</h3>
