@@ -296,7 +296,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		cfg:    cfg,
 		proxy:  px,
 		client: clientip.New(cfg.TrustedProxies),
-		logins: inflight.New(cfg.Limits.LoginConcurrencyPerClient, cfg.Limits.LoginConcurrency),
+		logins: inflight.New(inflight.Options{PerClient: cfg.Limits.LoginConcurrencyPerClient, Total: cfg.Limits.LoginConcurrency, IPv6Prefix: cfg.Limits.IPv6ClientPrefix}),
 		loads:  byID,
 		hosts:  newHostSet(cfg),
 	})
