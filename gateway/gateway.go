@@ -32,8 +32,10 @@ import (
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
-// Server limits. Bodies are unbounded in time (multi-GB uploads and
-// downloads); headers are not, nor are SAML request bodies (limits.go).
+// Server limits. Bodies and responses that the upstream takes part in are
+// unbounded in time (multi-GB uploads and downloads); headers are not, nor
+// are SAML request bodies (limits.go) or the gateway's own answers
+// (exchange.go).
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 120 * time.Second
@@ -78,8 +80,10 @@ type Gateway struct {
 	public       http.Handler
 	draining     atomic.Bool
 	bodyTimeouts prometheus.Counter
-	// loginBodyTimeout is loginBodyTimeout; tests shorten it.
+	// loginBodyTimeout and ownWriteTimeout are the constants of the same
+	// names; tests shorten them.
 	loginBodyTimeout time.Duration
+	ownWriteTimeout  time.Duration
 	// bodiesArriving counts the SAML request bodies being read, for tests.
 	bodiesArriving atomic.Int64
 	// admitted, if set, is called while a request to the SAML endpoints
@@ -172,10 +176,11 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		bodyTimeouts: newBodyTimeouts(d.Registry),
 
 		loginBodyTimeout: loginBodyTimeout,
+		ownWriteTimeout:  ownWriteTimeout,
 	}
 	d.Registry.MustRegister(&tenantCollector{g: g})
 	d.Registry.MustRegister(replayCollector{store: store})
-	g.public = correlation.Middleware(http.HandlerFunc(g.serve))
+	g.public = g.guardExchanges(correlation.Middleware(http.HandlerFunc(g.serve)))
 	logWarnings(ctx, d.Logger, cfg)
 	if err := g.apply(ctx, cfg); err != nil {
 		return nil, err
@@ -249,7 +254,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		SAML:            g.provider,
 		Auth:            g.provider,
-		Transport:       g.deps.UpstreamTransport,
+		Transport:       upstreamTransport(g.deps.UpstreamTransport, cfg.UpstreamTimeout),
 		Logger:          g.log,
 		Metrics:         g.proxyMetrics,
 		AccessLog:       cfg.Log.Access,
