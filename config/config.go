@@ -38,14 +38,23 @@ const (
 	DefaultMetadataRefresh = time.Hour
 	// MinMetadataRefresh keeps a typo like "1s" from hammering Entra.
 	MinMetadataRefresh = time.Minute
-	// DefaultLoginConcurrencyPerClient bounds the login requests (starts
-	// and ACS posts) one client address may have in flight. A whole office
-	// behind one NAT address signing in at nine o'clock stays far below
-	// it: each takes milliseconds.
+	// DefaultLoginConcurrencyPerClient bounds the requests to the SAML
+	// endpoints one client may have in the gateway's hands at once, in
+	// each pool (see Limits). A whole office behind one NAT address
+	// signing in at nine o'clock stays far below it: each takes
+	// milliseconds once its body has arrived.
 	DefaultLoginConcurrencyPerClient = 16
-	// DefaultLoginConcurrency bounds them for all clients together, so
-	// that a flood of slow ACS posts cannot hold every connection.
+	// DefaultLoginConcurrency bounds them for all clients together, in
+	// each pool, so that a flood of sign-in work cannot take every CPU.
 	DefaultLoginConcurrency = 512
+	// DefaultIPv6ClientPrefix is the IPv6 prefix length that counts as one
+	// client for the limits: a host usually has a whole /64 to itself.
+	DefaultIPv6ClientPrefix = 64
+	// MinIPv6ClientPrefix and MaxIPv6ClientPrefix bound ipv6_client_prefix:
+	// shorter than a /32 would lump whole providers together, and 128 is
+	// one address.
+	MinIPv6ClientPrefix = 32
+	MaxIPv6ClientPrefix = 128
 )
 
 // Config is a validated gateway configuration. The zero value is not useful;
@@ -103,10 +112,15 @@ type Config struct {
 }
 
 // Limits bound what one client, and all clients, may hold of the
-// gateway's login endpoints at once.
+// gateway's SAML endpoints at once. The gateway applies them to each of
+// its pools (sign-in responses, single logout, the cheap pages) separately.
 type Limits struct {
 	LoginConcurrencyPerClient int
 	LoginConcurrency          int
+	// IPv6ClientPrefix is the length of the IPv6 prefix counted as one
+	// client (MinIPv6ClientPrefix to MaxIPv6ClientPrefix). IPv4 clients,
+	// IPv4-mapped ones included, count by address.
+	IPv6ClientPrefix int
 }
 
 // ReplayCache says where consumed assertion IDs are recorded.

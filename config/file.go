@@ -33,6 +33,7 @@ type tlsFile struct {
 type limitsFile struct {
 	LoginConcurrencyPerClient string `yaml:"login_concurrency_per_client"`
 	LoginConcurrency          string `yaml:"login_concurrency"`
+	IPv6ClientPrefix          string `yaml:"ipv6_client_prefix"`
 }
 
 type replayFile struct {

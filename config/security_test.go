@@ -28,7 +28,8 @@ func TestSecuritySettingsParse(t *testing.T) {
 				if c.TrustedProxies != nil || c.AllowInsecureHTTP || c.ReplayCache.RedisURL != "" || c.Tenants[0].EntraTenantID != "" {
 					t.Errorf("got %+v %v %+v %q", c.TrustedProxies, c.AllowInsecureHTTP, c.ReplayCache, c.Tenants[0].EntraTenantID)
 				}
-				want := config.Limits{LoginConcurrencyPerClient: config.DefaultLoginConcurrencyPerClient, LoginConcurrency: config.DefaultLoginConcurrency}
+				want := config.Limits{LoginConcurrencyPerClient: config.DefaultLoginConcurrencyPerClient, LoginConcurrency: config.DefaultLoginConcurrency,
+					IPv6ClientPrefix: config.DefaultIPv6ClientPrefix}
 				if c.Limits != want {
 					t.Errorf("Limits: got %+v, want %+v", c.Limits, want)
 				}
@@ -50,9 +51,9 @@ func TestSecuritySettingsParse(t *testing.T) {
 		},
 		{
 			name:  "limits",
-			edits: []edit{{"limits", map[string]any{"login_concurrency_per_client": 4, "login_concurrency": "100"}}},
+			edits: []edit{{"limits", map[string]any{"login_concurrency_per_client": 4, "login_concurrency": "100", "ipv6_client_prefix": 56}}},
 			check: func(t *testing.T, c *config.Config) {
-				if c.Limits != (config.Limits{LoginConcurrencyPerClient: 4, LoginConcurrency: 100}) {
+				if c.Limits != (config.Limits{LoginConcurrencyPerClient: 4, LoginConcurrency: 100, IPv6ClientPrefix: 56}) {
 					t.Errorf("Limits: got %+v", c.Limits)
 				}
 			},
@@ -163,6 +164,21 @@ func TestSecuritySettingsProblems(t *testing.T) {
 			name:  "per-client limit above the total",
 			edits: []edit{{"limits", map[string]any{"login_concurrency_per_client": 50, "login_concurrency": 10}}},
 			want:  []problem{{"limits.login_concurrency_per_client", "must not exceed login_concurrency (50 > 10)"}},
+		},
+		{
+			name:  "IPv6 client prefix too short",
+			edits: []edit{{"limits.ipv6_client_prefix", 16}},
+			want:  []problem{{"limits.ipv6_client_prefix", "must be a prefix length from 32 to 128 (got 16)"}},
+		},
+		{
+			name:  "IPv6 client prefix too long",
+			edits: []edit{{"limits.ipv6_client_prefix", "129"}},
+			want:  []problem{{"limits.ipv6_client_prefix", "must be a prefix length from 32 to 128 (got 129)"}},
+		},
+		{
+			name:  "IPv6 client prefix not a number",
+			edits: []edit{{"limits.ipv6_client_prefix", "/64"}},
+			want:  []problem{{"limits.ipv6_client_prefix", `must be a positive whole number (got "/64")`}},
 		},
 		{
 			name:  "redis URL scheme",

@@ -26,24 +26,20 @@ import (
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/correlation"
 	"github.com/sso-gateway/sso-gateway/httpguard"
-	"github.com/sso-gateway/sso-gateway/inflight"
 	"github.com/sso-gateway/sso-gateway/metadata"
-	"github.com/sso-gateway/sso-gateway/page"
 	"github.com/sso-gateway/sso-gateway/proxy"
 	"github.com/sso-gateway/sso-gateway/replay"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
-// Server limits. Bodies are unbounded in time (multi-GB uploads and
-// downloads); headers are not.
+// Server limits. Bodies and responses that the upstream takes part in are
+// unbounded in time (multi-GB uploads and downloads); headers are not, nor
+// are SAML request bodies (limits.go) or the gateway's own answers
+// (exchange.go).
 const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 120 * time.Second
 	maxHeaderBytes    = 128 << 10
-	// loginReadTimeout bounds reading a request to the SAML endpoints,
-	// body included: an ACS post is at most 256 KiB, and a client
-	// trickling it holds one of its few login slots meanwhile.
-	loginReadTimeout = 30 * time.Second
 )
 
 // Deps are the gateway's dependencies, injected so that tests control them.
@@ -83,8 +79,16 @@ type Gateway struct {
 	admin        http.Handler
 	public       http.Handler
 	draining     atomic.Bool
-	// loginReadTimeout is loginReadTimeout; tests shorten it.
-	loginReadTimeout time.Duration
+	bodyTimeouts prometheus.Counter
+	// loginBodyTimeout and ownWriteTimeout are the constants of the same
+	// names; tests shorten them.
+	loginBodyTimeout time.Duration
+	ownWriteTimeout  time.Duration
+	// bodiesArriving counts the SAML request bodies being read, for tests.
+	bodiesArriving atomic.Int64
+	// admitted, if set, is called while a request to the SAML endpoints
+	// holds its slot, before it is served; tests use it to hold slots.
+	admitted func(*http.Request)
 
 	reloadMu sync.Mutex // one reload at a time
 	files    *fileCache
@@ -97,9 +101,9 @@ type state struct {
 	proxy  *proxy.Proxy
 	client *clientip.Resolver
 	// logins bounds the requests to the SAML endpoints in flight, per
-	// client and in all. A reload starts a new count; requests admitted
-	// under the old one release their slot there.
-	logins *inflight.Limiter
+	// client and in all, in three pools (limits.go). A reload starts a new
+	// count; requests admitted under the old one release their slot there.
+	logins *loginPools
 	// loads is where each tenant's metadata comes from, and its problems,
 	// by tenant ID.
 	loads map[string]*tenantLoad
@@ -169,12 +173,14 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		proxyMetrics: proxy.NewMetrics(d.Registry),
 		metrics:      newMetrics(d.Registry),
 		files:        newFileCache(),
+		bodyTimeouts: newBodyTimeouts(d.Registry),
 
-		loginReadTimeout: loginReadTimeout,
+		loginBodyTimeout: loginBodyTimeout,
+		ownWriteTimeout:  ownWriteTimeout,
 	}
 	d.Registry.MustRegister(&tenantCollector{g: g})
 	d.Registry.MustRegister(replayCollector{store: store})
-	g.public = correlation.Middleware(http.HandlerFunc(g.serve))
+	g.public = g.guardExchanges(correlation.Middleware(http.HandlerFunc(g.serve)))
 	logWarnings(ctx, d.Logger, cfg)
 	if err := g.apply(ctx, cfg); err != nil {
 		return nil, err
@@ -190,8 +196,9 @@ func Build(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 
 // serve finds the client's address and routes the request under the
 // configuration in force. The SAML endpoints parse XML and verify
-// signatures for anyone who asks, so they are limited in concurrency per
-// client and in all, and their request bodies must arrive in time.
+// signatures for anyone who asks, so their request bodies must arrive in
+// time, and they are limited in concurrency per client and in all
+// (serveSAML).
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	st := g.state.Load()
 	info := st.client.Resolve(r)
@@ -207,23 +214,8 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if samlsp.OwnPath(r) {
-		release, refused := st.logins.Acquire(info.Client)
-		if refused != "" {
-			g.metrics.throttled.WithLabelValues(refused).Inc()
-			g.log.LogAttrs(r.Context(), slog.LevelWarn, "sign-in request refused: too many in flight",
-				slog.String("scope", refused), slog.String("client_ip", info.String()),
-				slog.String("path", r.URL.Path), slog.String("correlation_id", correlation.FromContext(r.Context())))
-			w.Header().Set("Retry-After", "2")
-			page.Write(w, r, page.Errorf(http.StatusTooManyRequests,
-				"Too many sign-ins are in progress from your network. Please try again in a moment.",
-				fmt.Errorf("gateway: login concurrency limit (%s)", refused)))
-			return
-		}
-		defer release()
-		// A socket deadline, so real time whatever the injected clock
-		// says. A test recorder does not support it; the limit above
-		// holds regardless.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.loginReadTimeout))
+		g.serveSAML(w, r, st, info)
+		return
 	}
 	st.proxy.ServeHTTP(w, r)
 }
@@ -269,7 +261,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		UpstreamTimeout: cfg.UpstreamTimeout,
 		SAML:            g.provider,
 		Auth:            g.provider,
-		Transport:       g.deps.UpstreamTransport,
+		Transport:       upstreamTransport(g.deps.UpstreamTransport, cfg.UpstreamTimeout),
 		Logger:          g.log,
 		Metrics:         g.proxyMetrics,
 		AccessLog:       cfg.Log.Access,
@@ -303,7 +295,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		cfg:    cfg,
 		proxy:  px,
 		client: clientip.New(cfg.TrustedProxies),
-		logins: inflight.New(cfg.Limits.LoginConcurrencyPerClient, cfg.Limits.LoginConcurrency),
+		logins: newLoginPools(cfg.Limits),
 		loads:  byID,
 		hosts:  newHostSet(cfg),
 	})

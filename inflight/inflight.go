@@ -1,12 +1,17 @@
 // Package inflight bounds how many requests one client, and all clients
 // together, may have in progress at once.
 //
-// The gateway's login endpoints parse XML and verify RSA signatures, and a
-// client that sends an ACS post slowly holds its connection for as long as
-// the read deadline allows. Counting requests in flight, rather than
-// requests per second, adapts by itself to the machine: fast requests free
-// their slot at once, and only a client that piles up slow or many
-// parallel requests is turned away.
+// The gateway's login endpoints parse XML and verify RSA signatures.
+// Counting requests in flight, rather than requests per second, adapts by
+// itself to the machine: fast requests free their slot at once, and only a
+// client that piles up slow or many parallel requests is turned away. The
+// caller decides what a request in flight is; the gateway counts only the
+// work it does itself, after the request has arrived, so that a client
+// cannot hold a slot by sending slowly.
+//
+// A client is an IPv4 address, or an IPv6 prefix (a /64 by default): one
+// IPv6 host commonly has a whole /64 to itself, and would otherwise count
+// as millions of clients.
 package inflight
 
 import (
@@ -20,47 +25,83 @@ const (
 	ScopeTotal  = "total"  // all clients together have
 )
 
-// Limiter counts requests in flight by client address.
+// DefaultIPv6Prefix is the IPv6 prefix length that counts as one client
+// when Options.IPv6Prefix is zero: the /64 that RFC 4291 subnets and
+// RFC 7934 hand to each host.
+const DefaultIPv6Prefix = 64
+
+// Options configure a Limiter.
+type Options struct {
+	// PerClient is the most requests one client may have in flight.
+	PerClient int
+	// Total is the most requests all clients together may have in flight.
+	Total int
+	// IPv6Prefix is the length of the IPv6 prefix that counts as one
+	// client, 1 to 128; zero means DefaultIPv6Prefix. IPv4 addresses,
+	// IPv4-mapped IPv6 ones included, count one by one.
+	IPv6Prefix int
+}
+
+// Limiter counts requests in flight by client.
 type Limiter struct {
 	perClient, total int
+	v6bits           int
 
 	mu       sync.Mutex
 	n        int
-	byClient map[netip.Addr]int
+	byClient map[netip.Prefix]int
 }
 
-// New returns a Limiter that admits at most perClient requests per
-// client and total for all clients.
-func New(perClient, total int) *Limiter {
-	return &Limiter{perClient: perClient, total: total, byClient: map[netip.Addr]int{}}
+// New returns a Limiter with the limits of o.
+func New(o Options) *Limiter {
+	bits := o.IPv6Prefix
+	if bits <= 0 || bits > 128 {
+		bits = DefaultIPv6Prefix
+	}
+	return &Limiter{perClient: o.PerClient, total: o.Total, v6bits: bits, byClient: map[netip.Prefix]int{}}
+}
+
+// Client returns the key client is counted under: its IPv4 address as a
+// /32, or its IPv6 prefix. Invalid addresses share the zero Prefix.
+func (l *Limiter) Client(client netip.Addr) netip.Prefix {
+	if !client.IsValid() {
+		return netip.Prefix{}
+	}
+	client = client.Unmap().WithZone("")
+	if client.Is4() {
+		return netip.PrefixFrom(client, 32)
+	}
+	p, _ := client.Prefix(l.v6bits) // cannot fail: bits is within 1..128
+	return p
 }
 
 // Acquire admits a request from client, returning the function that ends
 // it, or refuses it with the scope of the limit it hit. Requests whose
 // client is unknown (an invalid address) share one slot pool.
 func (l *Limiter) Acquire(client netip.Addr) (release func(), refused string) {
+	key := l.Client(client)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case l.n >= l.total:
 		return nil, ScopeTotal
-	case l.byClient[client] >= l.perClient:
+	case l.byClient[key] >= l.perClient:
 		return nil, ScopeClient
 	}
 	l.n++
-	l.byClient[client]++
+	l.byClient[key]++
 	var once sync.Once
-	return func() { once.Do(func() { l.release(client) }) }, ""
+	return func() { once.Do(func() { l.release(key) }) }, ""
 }
 
-func (l *Limiter) release(client netip.Addr) {
+func (l *Limiter) release(key netip.Prefix) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n--
 	// Entries are removed at zero, so the map holds only clients with
 	// requests in flight: at most total entries.
-	if l.byClient[client]--; l.byClient[client] == 0 {
-		delete(l.byClient, client)
+	if l.byClient[key]--; l.byClient[key] == 0 {
+		delete(l.byClient, key)
 	}
 }
 
