@@ -34,15 +34,24 @@ type isoEnv struct {
 
 func newIsoEnv(t *testing.T, ids ...string) *isoEnv {
 	t.Helper()
+	return newIsoEnvWatching(t, nil, ids...)
+}
+
+// newIsoEnvWatching is newIsoEnv with connState watching the upstream's
+// connections; set before the upstream starts, so without a race.
+func newIsoEnvWatching(t *testing.T, connState func(net.Conn, http.ConnState), ids ...string) *isoEnv {
+	t.Helper()
 	e := &isoEnv{
 		reloadEnv: &reloadEnv{t: t, dir: t.TempDir(), logs: &syncbuf.Buffer{}},
 		idps:      map[string]*samltest.IdP{},
 		extra:     map[string]string{},
 		ids:       ids,
 	}
-	e.up = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e.up = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "upstream ", r.Header.Get("X-Remote-Tenant"))
 	}))
+	e.up.Config.ConnState = connState
+	e.up.Start()
 	t.Cleanup(e.up.Close)
 	writeSPKeyPair(t, e.dir)
 	for _, id := range ids {
@@ -373,13 +382,12 @@ func TestAllTenantsBrokenStaysReady(t *testing.T) {
 // replaces does not keep its idle upstream connections open.
 func TestReloadClosesIdleUpstreamConnections(t *testing.T) {
 	t.Parallel()
-	e := newIsoEnv(t, "acme")
 	closed := make(chan struct{}, 16)
-	e.up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+	e := newIsoEnvWatching(t, func(_ net.Conn, s http.ConnState) {
 		if s == http.StateClosed {
 			closed <- struct{}{}
 		}
-	}
+	}, "acme")
 	e.writeIsoConfig(e.ids...)
 	e.build()
 	session, _ := e.signInAt("acme")
