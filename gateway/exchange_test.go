@@ -144,7 +144,7 @@ func TestSlowBodiesLeaveNothingBehind(t *testing.T) {
 				fail("write: %v", err)
 				return
 			}
-			c.SetReadDeadline(start.Add(10 * time.Second))
+			c.SetReadDeadline(start.Add(20 * time.Second))
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil {
@@ -155,7 +155,7 @@ func TestSlowBodiesLeaveNothingBehind(t *testing.T) {
 			if resp.StatusCode != http.StatusUnauthorized {
 				fail("got %d, want 401", resp.StatusCode)
 			}
-			if !closedWithin(c, br, start.Add(10*time.Second)) {
+			if !closedWithin(c, br, start.Add(20*time.Second)) {
 				fail("still open after %v", time.Since(start))
 				return
 			}
@@ -168,10 +168,13 @@ func TestSlowBodiesLeaveNothingBehind(t *testing.T) {
 	for _, p := range problems {
 		t.Error(p)
 	}
-	// 1 s of drain and net/http's 0.5 s before closing, with room for a
-	// busy machine.
-	if slowest > 5*time.Second {
-		t.Errorf("slowest connection closed after %v, want within 5 s", slowest)
+	// Each connection is given 1 s of drain and net/http's 0.5 s before
+	// closing; without the fix they stay open as long as the client
+	// trickles (forever). The bound leaves room for 2,000 connections under
+	// -race on a busy 2-core machine: it tells "bounded" from "held", it
+	// is not a performance target.
+	if slowest > 15*time.Second {
+		t.Errorf("slowest connection closed after %v, want within 15 s", slowest)
 	}
 
 	var goroutines int
