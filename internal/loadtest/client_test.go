@@ -73,6 +73,7 @@ func TestClients(t *testing.T) {
 					t.Errorf("got p50 %v, p99 %v, duration %v; want 0 < p50 ≤ p99 and about a second", res.P50, res.P99, res.Duration)
 				}
 				got := rec.counts()
+				seen := keys(got)
 				total := 0
 				for _, n := range got {
 					total += n
@@ -85,7 +86,7 @@ func TestClients(t *testing.T) {
 				for _, cookie := range tg.requestCookies() {
 					head := strings.Join([]string{http.MethodGet, tg.host, tg.path, userAgent, accept, cookie}, " ")
 					if got[head] == 0 {
-						t.Errorf("no request %q; got %v", head, keys(got))
+						t.Errorf("no request %q; got %q", head, seen)
 					}
 					delete(got, head)
 				}
@@ -129,6 +130,26 @@ func TestMedian(t *testing.T) {
 	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
 		if got := median(tc.xs); got != tc.want {
 			t.Errorf("median(%v): got %v, want %v", tc.xs, got, tc.want)
+		}
+	}
+}
+
+func TestCheckLoad(t *testing.T) {
+	t.Parallel()
+	ok := loadResult{Requests: 1000, Bytes: 1000 * (bodySize + 200)}
+	for _, tc := range []struct {
+		name    string
+		res     loadResult
+		wantErr bool
+	}{
+		{"fine", ok, false},
+		{"nothing", loadResult{}, true},
+		{"socket errors", loadResult{Requests: 1000, Bytes: ok.Bytes, Errors: 1}, true},
+		{"error statuses", loadResult{Requests: 1000, Bytes: ok.Bytes, StatusErrors: 3}, true},
+		{"redirects to sign in", loadResult{Requests: 1000, Bytes: 1000 * 400}, true},
+	} {
+		if err := checkLoad(tc.res); (err != nil) != tc.wantErr {
+			t.Errorf("%s: got error %v, want error %t", tc.name, err, tc.wantErr)
 		}
 	}
 }

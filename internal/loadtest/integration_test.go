@@ -122,6 +122,11 @@ func TestShortRun(t *testing.T) {
 		if l.Logins != 64 || l.LoginsPerSec <= 0 || l.CPUPerLoginMs <= 0 {
 			t.Errorf("%s: got %+v, want 64 logins and positive measures", l.ID, l)
 		}
+		// Loading the system's CA bundle on every login would cost mellon
+		// about 80 ms of CPU (mellon.go); it needs a few.
+		if l.ID == rowLoginMellon && l.CPUPerLoginMs > 30 {
+			t.Errorf("%s: got %.1f ms of CPU per login, want mellon at its best, under 30 ms", l.ID, l.CPUPerLoginMs)
+		}
 	}
 	for _, s := range rep.Streams {
 		got[s.ID] = true
