@@ -109,21 +109,25 @@ func startGateway(ctx context.Context, sup *supervisor, bin, name string, f gate
 	return g, nil
 }
 
-// adminClient talks to admin endpoints and checks that servers are up: it
-// follows no redirect (mellon's would lead to Entra), and a server that
-// hangs is a failure.
-var adminClient = &http.Client{
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	Timeout:       5 * time.Second,
-}
-
-// get fetches rawURL with adminClient.
-func get(ctx context.Context, rawURL string) (int, string, error) {
+// probe sends a GET to rawURL on a connection of its own, as checks that a
+// server is up and reads of its admin endpoints do: it follows no redirect
+// (mellon's would lead to Entra), and a server that hangs is a failure.
+func probe(ctx context.Context, rawURL string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return 0, "", err
+		return nil, err
 	}
-	resp, err := adminClient.Do(req)
+	client := &http.Client{
+		Transport:     &http.Transport{DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       5 * time.Second,
+	}
+	return client.Do(req)
+}
+
+// get fetches rawURL with probe and reads the body.
+func get(ctx context.Context, rawURL string) (int, string, error) {
+	resp, err := probe(ctx, rawURL)
 	if err != nil {
 		return 0, "", err
 	}

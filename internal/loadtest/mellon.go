@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,11 +159,7 @@ func startMellon(ctx context.Context, sup *supervisor, bin, modDir, upstream str
 	}, func(p *process, addr string) error {
 		return p.waitFor(ctx, 15*time.Second, func() error {
 			// Without a session, mellon sends the browser to the IdP.
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-			if err != nil {
-				return err
-			}
-			resp, err := adminClient.Do(req)
+			resp, err := probe(ctx, "http://"+addr+"/")
 			if err != nil {
 				return err
 			}
