@@ -241,17 +241,28 @@ func objectID(tenantID, email string) string {
 // fails tb if the response cannot be signed.
 func (idp *IdP) SignedResponse(tb testing.TB, r Response) []byte {
 	tb.Helper()
+	buf, err := idp.Sign(r)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return buf
+}
+
+// Sign is SignedResponse for callers outside tests, such as the load
+// benchmark (cmd/loadtest): it returns the error instead of failing a test.
+// An IdP may sign several responses at once.
+func (idp *IdP) Sign(r Response) ([]byte, error) {
 	el, err := idp.responseElement(r)
 	if err != nil {
-		tb.Fatalf("samltest: make response: %v", err)
+		return nil, fmt.Errorf("samltest: make response: %w", err)
 	}
 	doc := etree.NewDocument()
 	doc.SetRoot(el)
 	buf, err := doc.WriteToBytes()
 	if err != nil {
-		tb.Fatalf("samltest: write response: %v", err)
+		return nil, fmt.Errorf("samltest: write response: %w", err)
 	}
-	return buf
+	return buf, nil
 }
 
 // PostForm returns the form the browser posts to the SP's ACS URL with the

@@ -641,3 +641,49 @@ func skeleton(el *etree.Element, skip func(*etree.Element) bool) string {
 	walk(el, 0)
 	return b.String()
 }
+
+// TestSign checks the error-returning form used outside tests: a response
+// it signs is accepted, concurrently signed ones are each accepted, and a
+// missing key is an error, not a test failure.
+func TestSign(t *testing.T) {
+	t.Parallel()
+	idp, now := newTestIdP(t)
+	sp := newSP(t, idp, now)
+
+	t.Run("valid", func(t *testing.T) {
+		t.Parallel()
+		raw := make([][]byte, 4)
+		errs := make([]error, len(raw))
+		done := make(chan struct{})
+		for i := range raw {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				raw[i], errs[i] = idp.Sign(Response{Destination: acsURL, Audience: spEntityID, NameID: fmt.Sprintf("user%d@contoso.example", i)})
+			}()
+		}
+		for range raw {
+			<-done
+		}
+		for i := range raw {
+			if errs[i] != nil {
+				t.Fatalf("Sign %d: got error %q, want success", i, errs[i])
+			}
+			assertion, err := sp.ParseXMLResponse(raw[i], nil, sp.AcsURL)
+			if err != nil {
+				t.Fatalf("ParseXMLResponse %d: got error %q, want success", i, privateErr(err))
+			}
+			if got, want := assertion.Subject.NameID.Value, fmt.Sprintf("user%d@contoso.example", i); got != want {
+				t.Errorf("NameID: got %q, want %q", got, want)
+			}
+		}
+	})
+	t.Run("no key", func(t *testing.T) {
+		t.Parallel()
+		keyless := *idp
+		keyless.Key = nil
+		_, err := keyless.Sign(Response{Destination: acsURL, Audience: spEntityID})
+		if err == nil || !strings.Contains(err.Error(), "no signing key") {
+			t.Errorf("Sign without a key: got error %v, want one naming the missing key", err)
+		}
+	})
+}
