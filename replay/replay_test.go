@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -392,4 +393,75 @@ func TestNewRedisAccepts(t *testing.T) {
 			wantUnavailable(t, "Consume", consumeTimed(t, r, "_none"), "pass")
 		})
 	}
+}
+
+// TestConsumeIsOneCommand: a login costs Redis one round trip, the SET NX,
+// once the store has a connection: no PING, HELLO, CLIENT or other
+// command rides along, and no new connection is opened.
+func TestConsumeIsOneCommand(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	r := newStore(t, replay.RedisOptions{URL: s.URL()})
+	in := inspector(t, s)
+	// The first call connects, which costs its own commands.
+	if err := r.Consume("_warm", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before := commandStats(t, in)
+	const n = 100
+	for i := range n {
+		if err := r.Consume(fmt.Sprintf("_id%d", i), time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := commandStats(t, in)
+	for cmd, calls := range after {
+		want := before[cmd]
+		switch cmd {
+		case "set":
+			want += n
+		case "info", "connections": // the inspector's own, and its connection
+			continue
+		}
+		if calls != want {
+			t.Errorf("%s: got %d more calls, want %d", cmd, calls-before[cmd], want-before[cmd])
+		}
+	}
+	if got := after["connections"] - before["connections"]; got > 1 {
+		t.Errorf("got %d new connections, want none but the inspector's", got)
+	}
+}
+
+// commandStats returns how many times Redis ran each command, by name
+// (INFO commandstats), and under "connections" how many connections it
+// has accepted.
+func commandStats(t *testing.T, in *redis.Client) map[string]int {
+	t.Helper()
+	info, err := in.Info(context.Background(), "commandstats", "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(info, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
+			name, fields, _ := strings.Cut(rest, ":")
+			calls, _, _ := strings.Cut(strings.TrimPrefix(fields, "calls="), ",")
+			n, err := strconv.Atoi(calls)
+			if err != nil {
+				t.Fatalf("INFO line %q: %v", line, err)
+			}
+			out[name] = n
+		}
+		if v, ok := strings.CutPrefix(line, "total_connections_received:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("INFO line %q: %v", line, err)
+			}
+			out["connections"] = n
+		}
+	}
+	if len(out) < 2 {
+		t.Fatalf("INFO commandstats: nothing read from %q", info)
+	}
+	return out
 }
