@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -464,4 +465,28 @@ func commandStats(t *testing.T, in *redis.Client) map[string]int {
 		t.Fatalf("INFO commandstats: nothing read from %q", info)
 	}
 	return out
+}
+
+// BenchmarkConsume measures one Consume against a real redis-server, 16
+// at once as in a login burst: the round trip a login adds with the
+// replay store.
+func BenchmarkConsume(b *testing.B) {
+	s := redistest.Start(b)
+	r, err := replay.NewRedis(replay.RedisOptions{URL: s.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = r.Close() })
+	var n atomic.Int64
+	exp := time.Now().Add(time.Minute)
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := r.Consume(fmt.Sprintf("_bench%d", n.Add(1)), exp); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
