@@ -58,9 +58,12 @@ func TestDeflaterPooled(t *testing.T) {
 		encode()
 	}
 	runtime.ReadMemStats(&after)
-	// What is left is the JSON, the output, and a writer allocated again
-	// after a collection emptied the pool.
-	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 64<<10 {
-		t.Errorf("got %d bytes allocated per serialization, want at most %d (a pooled flate writer)", per, 64<<10)
+	// A new writer is about 800 KB. What is left with the pool is the JSON,
+	// the output, and a writer allocated again after a collection emptied
+	// the pool, or after the race detector's sync.Pool dropped one (it
+	// drops a quarter of them on purpose).
+	const most = 400 << 10
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > most {
+		t.Errorf("got %d bytes allocated per serialization, want at most %d (a pooled flate writer)", per, most)
 	}
 }
