@@ -320,7 +320,8 @@ func (v *validator) listenAddr(path, s, def string) string {
 
 // adminExposure warns when the admin listener may be reachable from
 // outside: /metrics, /readyz and /tenants answer without authentication,
-// and list every Customer_ID, email domain and metadata source. Loopback
+// and list every Customer_ID, email domain and metadata source, and
+// /debug/pprof/ profiles the process. Loopback
 // and private addresses pass; every interface (as in a Kubernetes pod),
 // a public address or a host name the gateway cannot judge without
 // resolving it get a warning.
@@ -343,7 +344,7 @@ func (v *validator) adminExposure(path, addr string) {
 	case err != nil:
 		where = "on host name " + host + ", which may not be private"
 	}
-	v.warn(path, "%s listens %s: /metrics, /readyz and /tenants answer without authentication and list every Customer_ID, email domain and metadata source. Keep the port private (a firewall, or in Kubernetes the NetworkPolicy of deploy/kubernetes, which admits only Prometheus), or listen on 127.0.0.1 or a private address", addr, where)
+	v.warn(path, "%s listens %s: /metrics, /readyz and /tenants answer without authentication and list every Customer_ID, email domain and metadata source, and /debug/pprof/ profiles the process. Keep the port private (a firewall, or in Kubernetes the NetworkPolicy of deploy/kubernetes, which admits only Prometheus), or listen on 127.0.0.1 or a private address", addr, where)
 }
 
 // sharePort reports whether two listen addresses would bind the same port

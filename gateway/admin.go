@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,8 +13,8 @@ import (
 	"github.com/sso-gateway/sso-gateway/internal/buildinfo"
 )
 
-// adminHandler serves the admin listener: metrics and health. It is never
-// mounted on the public listener.
+// adminHandler serves the admin listener: metrics, health, the tenant
+// report and the Go profiler. It is never mounted on the public listener.
 func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Handler {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -28,7 +29,30 @@ func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Ha
 	})
 	mux.HandleFunc("GET /readyz", g.serveReady)
 	mux.HandleFunc("GET /tenants", g.serveTenants)
+	handleProfiler(mux)
 	return mux
+}
+
+// handleProfiler serves Go's profiler (net/http/pprof) under
+// /debug/pprof/ on mux, path by path; anything else under the prefix is
+// 404. net/http/pprof also registers itself on http.DefaultServeMux when
+// imported, which no listener of the gateway serves: both have handlers
+// of their own (TestProfilerNotOnPublicListener).
+func handleProfiler(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/{$}", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	// go tool pprof posts the addresses it wants named.
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	// The runtime's named profiles. block and mutex hold nothing unless
+	// their sampling is turned on (runtime.SetBlockProfileRate,
+	// SetMutexProfileFraction), which the gateway leaves off: it costs on
+	// every contended lock and every wait.
+	for _, name := range []string{"allocs", "block", "goroutine", "heap", "mutex", "threadcreate"} {
+		mux.Handle("GET /debug/pprof/"+name, pprof.Handler(name))
+	}
 }
 
 // serveReady answers 503 while draining; otherwise 200, listing every

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"runtime"
 	"time"
 
 	crewsaml "github.com/crewjam/saml"
@@ -36,6 +37,13 @@ const (
 // minTTL is the shortest time a consumed ID is kept, whatever its expiry,
 // so that a replay arriving at the same moment is still refused.
 const minTTL = time.Second
+
+// minPoolSize is the fewest connections the store keeps to Redis when the
+// URL does not say (pool_size): go-redis's default, 10 per GOMAXPROCS, is
+// 10 in a container limited to one CPU, below the 16 logins a replica may
+// have in flight at once (each holds a connection for its SET NX, longer
+// when Redis is slow); the others would queue for one.
+const minPoolSize = 32
 
 // ErrUnavailable is matched (errors.Is) by every error that means Redis
 // could not be asked: it is down, slow, refuses the credentials, or is a
@@ -149,7 +157,8 @@ func parseURL(raw string) (*redis.Options, error) {
 
 // failFast sets opt so that a dead or hung server fails a call within
 // about timeout, instead of go-redis's defaults (5 s per dial attempt, five
-// dial attempts, three retries).
+// dial attempts, three retries), and sizes the connection pool for
+// concurrent logins.
 func failFast(opt *redis.Options, timeout time.Duration) {
 	capTimeout := func(d time.Duration) time.Duration {
 		// ParseURL gives -1 for a timeout the URL disables.
@@ -176,6 +185,9 @@ func failFast(opt *redis.Options, timeout time.Duration) {
 	// each new connection: they serve Redis Cloud tooling, not this store.
 	opt.DisableIdentity = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if opt.PoolSize == 0 {
+		opt.PoolSize = max(minPoolSize, 10*runtime.GOMAXPROCS(0))
+	}
 }
 
 // Consume records assertionID until expiresAt plus the margin, in one

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -392,4 +394,99 @@ func TestNewRedisAccepts(t *testing.T) {
 			wantUnavailable(t, "Consume", consumeTimed(t, r, "_none"), "pass")
 		})
 	}
+}
+
+// TestConsumeIsOneCommand: a login costs Redis one round trip, the SET NX,
+// once the store has a connection: no PING, HELLO, CLIENT or other
+// command rides along, and no new connection is opened.
+func TestConsumeIsOneCommand(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	r := newStore(t, replay.RedisOptions{URL: s.URL()})
+	in := inspector(t, s)
+	// The first call connects, which costs its own commands.
+	if err := r.Consume("_warm", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	before := commandStats(t, in)
+	const n = 100
+	for i := range n {
+		if err := r.Consume(fmt.Sprintf("_id%d", i), time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := commandStats(t, in)
+	for cmd, calls := range after {
+		want := before[cmd]
+		switch cmd {
+		case "set":
+			want += n
+		case "info", "connections": // the inspector's own, and its connection
+			continue
+		}
+		if calls != want {
+			t.Errorf("%s: got %d more calls, want %d", cmd, calls-before[cmd], want-before[cmd])
+		}
+	}
+	if got := after["connections"] - before["connections"]; got > 1 {
+		t.Errorf("got %d new connections, want none but the inspector's", got)
+	}
+}
+
+// commandStats returns how many times Redis ran each command, by name
+// (INFO commandstats), and under "connections" how many connections it
+// has accepted.
+func commandStats(t *testing.T, in *redis.Client) map[string]int {
+	t.Helper()
+	info, err := in.Info(context.Background(), "commandstats", "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(info, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
+			name, fields, _ := strings.Cut(rest, ":")
+			calls, _, _ := strings.Cut(strings.TrimPrefix(fields, "calls="), ",")
+			n, err := strconv.Atoi(calls)
+			if err != nil {
+				t.Fatalf("INFO line %q: %v", line, err)
+			}
+			out[name] = n
+		}
+		if v, ok := strings.CutPrefix(line, "total_connections_received:"); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("INFO line %q: %v", line, err)
+			}
+			out["connections"] = n
+		}
+	}
+	if len(out) < 2 {
+		t.Fatalf("INFO commandstats: nothing read from %q", info)
+	}
+	return out
+}
+
+// BenchmarkConsume measures one Consume against a real redis-server, 16
+// at once as in a login burst: the round trip a login adds with the
+// replay store.
+func BenchmarkConsume(b *testing.B) {
+	s := redistest.Start(b)
+	r, err := replay.NewRedis(replay.RedisOptions{URL: s.URL()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = r.Close() })
+	var n atomic.Int64
+	exp := time.Now().Add(time.Minute)
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := r.Consume(fmt.Sprintf("_bench%d", n.Add(1)), exp); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -181,6 +182,8 @@ func newCodec(keys []SessionKey) (*codec, error) {
 		return nil, errors.New("samlsp: no session keys")
 	}
 	c := &codec{}
+	// One serializer for every key: its pool of deflaters is shared.
+	ser := &compressingJSON{}
 	for _, k := range keys {
 		sc := securecookie.New(k.Hash, k.Block)
 		// Expiry is checked against the Expires and IssuedAt fields with
@@ -189,7 +192,7 @@ func newCodec(keys []SessionKey) (*codec, error) {
 		// A session may be split across several cookies (see
 		// cookies.writeSession); each piece stays under maxCookieValue.
 		sc.MaxLength(maxCookieValue * maxSessionChunks)
-		sc.SetSerializer(compressingJSON{})
+		sc.SetSerializer(ser)
 		c.codecs = append(c.codecs, sc)
 	}
 	return c, nil
@@ -210,8 +213,22 @@ func (c *codec) decode(name, value string, v any) error {
 }
 
 // compressingJSON serializes cookie values as JSON, deflated when that
-// pays (sessions with many groups), behind one marker byte.
-type compressingJSON struct{}
+// pays (sessions with many groups), behind one marker byte. The zero value
+// is ready to use.
+type compressingJSON struct {
+	// deflaters recycles flate writers: flate.NewWriter allocates about a
+	// megabyte of hash tables and window, which every login that deflates
+	// its session (20 groups are enough) would otherwise allocate and clear
+	// again, and leave to the collector.
+	deflaters sync.Pool // of *flate.Writer
+}
+
+// deflateLevel is BestSpeed: a session is mostly group GUIDs, packed into
+// bytes and then base64 in the JSON, where longer searches find almost
+// nothing more (the cookies of a 150-group session grow by 48 bytes of
+// 5,000 over BestCompression's) at several times the work, and a pooled
+// writer's tables are the smallest (about 800 KB, against 1.1 MB).
+const deflateLevel = flate.BestSpeed
 
 // compressAbove is the JSON size above which a value is deflated; small
 // values would grow, and every request would pay for inflating them.
@@ -221,7 +238,7 @@ const compressAbove = 512
 // into megabytes (its HMAC is checked first, but keys can leak).
 const maxInflated = 64 << 10
 
-func (compressingJSON) Serialize(src any) ([]byte, error) {
+func (c *compressingJSON) Serialize(src any) ([]byte, error) {
 	data, err := json.Marshal(src)
 	if err != nil {
 		return nil, err
@@ -236,9 +253,13 @@ func (compressingJSON) Serialize(src any) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.WriteByte('z')
-	zw, err := flate.NewWriter(&buf, flate.BestCompression)
-	if err != nil {
-		return nil, err
+	zw, _ := c.deflaters.Get().(*flate.Writer)
+	if zw == nil {
+		if zw, err = flate.NewWriter(&buf, deflateLevel); err != nil {
+			return nil, err
+		}
+	} else {
+		zw.Reset(&buf)
 	}
 	if _, err := zw.Write(data); err != nil {
 		return nil, err
@@ -246,10 +267,13 @@ func (compressingJSON) Serialize(src any) ([]byte, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
+	// The writer keeps a reference to buf until its next use, which
+	// resets it before writing anything.
+	c.deflaters.Put(zw)
 	return buf.Bytes(), nil
 }
 
-func (compressingJSON) Deserialize(src []byte, dst any) error {
+func (*compressingJSON) Deserialize(src []byte, dst any) error {
 	if len(src) == 0 {
 		return errors.New("samlsp: empty cookie value")
 	}
