@@ -536,12 +536,13 @@ func sessionRoundTrip(t *testing.T, s Session) {
 	if !sameSession(got, s) {
 		t.Fatalf("JSON round trip: got %#v, want %#v (wire %s)", got, s, data)
 	}
-	ser, err := compressingJSON{}.Serialize(s)
+	cj := &compressingJSON{}
+	ser, err := cj.Serialize(s)
 	if err != nil {
 		t.Fatalf("serialize: %v", err)
 	}
 	got = Session{}
-	if err := (compressingJSON{}).Deserialize(ser, &got); err != nil {
+	if err := cj.Deserialize(ser, &got); err != nil {
 		t.Fatalf("deserialize: %v", err)
 	}
 	if !sameSession(got, s) {

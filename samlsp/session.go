@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -181,6 +182,8 @@ func newCodec(keys []SessionKey) (*codec, error) {
 		return nil, errors.New("samlsp: no session keys")
 	}
 	c := &codec{}
+	// One serializer for every key: its pool of inflaters is shared.
+	ser := &compressingJSON{}
 	for _, k := range keys {
 		sc := securecookie.New(k.Hash, k.Block)
 		// Expiry is checked against the Expires and IssuedAt fields with
@@ -189,7 +192,7 @@ func newCodec(keys []SessionKey) (*codec, error) {
 		// A session may be split across several cookies (see
 		// cookies.writeSession); each piece stays under maxCookieValue.
 		sc.MaxLength(maxCookieValue * maxSessionChunks)
-		sc.SetSerializer(compressingJSON{})
+		sc.SetSerializer(ser)
 		c.codecs = append(c.codecs, sc)
 	}
 	return c, nil
@@ -210,8 +213,27 @@ func (c *codec) decode(name, value string, v any) error {
 }
 
 // compressingJSON serializes cookie values as JSON, deflated when that
-// pays (sessions with many groups), behind one marker byte.
-type compressingJSON struct{}
+// pays (sessions with many groups), behind one marker byte. The zero value
+// is ready to use.
+type compressingJSON struct {
+	// inflaters recycles what inflating a value needs: a flate reader
+	// holds some 40 KiB of tables and window, which flate.NewReader would
+	// allocate again for every deflated cookie decoded.
+	inflaters sync.Pool // of *inflater
+}
+
+// inflater is one reusable decompression: the flate reader (a
+// flate.Resetter), its source, and the buffer it inflates into.
+type inflater struct {
+	src bytes.Reader
+	fr  io.ReadCloser
+	lim io.LimitedReader // fr, cut at maxInflated+1
+	out bytes.Buffer
+}
+
+// maxPooledInflate is the largest output buffer put back in the pool; one
+// that grew past it (a value near maxInflated) is left to the collector.
+const maxPooledInflate = 16 << 10
 
 // compressAbove is the JSON size above which a value is deflated; small
 // values would grow, and every request would pay for inflating them.
@@ -221,7 +243,7 @@ const compressAbove = 512
 // into megabytes (its HMAC is checked first, but keys can leak).
 const maxInflated = 64 << 10
 
-func (compressingJSON) Serialize(src any) ([]byte, error) {
+func (*compressingJSON) Serialize(src any) ([]byte, error) {
 	data, err := json.Marshal(src)
 	if err != nil {
 		return nil, err
@@ -249,7 +271,7 @@ func (compressingJSON) Serialize(src any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (compressingJSON) Deserialize(src []byte, dst any) error {
+func (c *compressingJSON) Deserialize(src []byte, dst any) error {
 	if len(src) == 0 {
 		return errors.New("samlsp: empty cookie value")
 	}
@@ -257,16 +279,39 @@ func (compressingJSON) Deserialize(src []byte, dst any) error {
 	case 'j':
 		return json.Unmarshal(src[1:], dst)
 	case 'z':
-		data, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(src[1:])), maxInflated+1))
-		if err != nil {
+		in, _ := c.inflaters.Get().(*inflater)
+		if in == nil {
+			in = &inflater{}
+		}
+		defer c.release(in)
+		in.src.Reset(src[1:])
+		if in.fr == nil {
+			in.fr = flate.NewReader(&in.src)
+		} else if err := in.fr.(flate.Resetter).Reset(&in.src, nil); err != nil {
 			return fmt.Errorf("samlsp: inflate cookie value: %w", err)
 		}
-		if len(data) > maxInflated {
+		in.lim = io.LimitedReader{R: in.fr, N: maxInflated + 1}
+		in.out.Reset()
+		if _, err := in.out.ReadFrom(&in.lim); err != nil {
+			return fmt.Errorf("samlsp: inflate cookie value: %w", err)
+		}
+		if in.out.Len() > maxInflated {
 			return errors.New("samlsp: cookie value inflates too far")
 		}
-		return json.Unmarshal(data, dst)
+		// json.Unmarshal copies what it keeps, so the buffer may be reused.
+		return json.Unmarshal(in.out.Bytes(), dst)
 	}
 	return errors.New("samlsp: unknown cookie value encoding")
+}
+
+// release puts in back in the pool, without its reference to the cookie
+// value, unless its buffer grew large.
+func (c *compressingJSON) release(in *inflater) {
+	in.src.Reset(nil)
+	if in.out.Cap() > maxPooledInflate {
+		return
+	}
+	c.inflaters.Put(in)
 }
 
 // writeSession sets the session cookie, split into numbered cookies when
