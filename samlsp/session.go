@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -15,7 +16,10 @@ import (
 	"sync"
 	"time"
 
+	crewsaml "github.com/crewjam/saml"
 	"github.com/gorilla/securecookie"
+
+	"github.com/sso-gateway/sso-gateway/correlation"
 )
 
 // Session is a signed-in user, as held in the session cookie. It is
@@ -135,6 +139,49 @@ func packGUIDs(groups []string) ([]byte, bool) {
 func formatGUID(b []byte) string {
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// Authenticate returns the session in r's session cookie, if it is valid:
+// authentic, not expired, for a tenant that is still configured, and sent
+// once. Anything else (no cookie, tampered, retired key, expired, a name
+// sent twice) is simply no session.
+func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
+	set := p.s()
+	sc := set.cookies.scanSession(r.Header)
+	if sc.duplicated != 0 {
+		p.log.LogAttrs(r.Context(), slog.LevelInfo, "session cookie sent more than once: no session",
+			slog.String("cookies", strings.Join(set.cookies.names(sc.duplicated), ",")),
+			slog.String("correlation_id", correlation.FromContext(r.Context())))
+		return p.rejectSession(rejectDuplicate)
+	}
+	value := sc.value()
+	if value == "" {
+		return nil, false
+	}
+	var s Session
+	if err := set.codec.decode(set.cookies.hostName(sessionCookie), value, &s); err != nil {
+		return p.rejectSession(rejectInvalid)
+	}
+	now := p.clock.Now().Unix()
+	if s.Expires <= now || s.IssuedAt > now+int64(crewsaml.MaxClockSkew/time.Second) {
+		return p.rejectSession(rejectExpired)
+	}
+	ts := p.tenants.Load()
+	t, ok := ts.Get(s.Tenant)
+	switch {
+	case !ok:
+		return p.rejectSession(rejectTenant)
+	case !ts.servesHost(t, r, set.publicHost):
+		return p.rejectSession(rejectHost)
+	case !t.currentPolicy(&s):
+		return p.rejectSession(rejectPolicy)
+	}
+	return &s, true
+}
+
+func (p *Provider) rejectSession(reason string) (*Session, bool) {
+	p.metrics.sessionRejections[reason].Inc()
+	return nil, false
 }
 
 // CookiePrefix starts every cookie the gateway sets. The upstream never sees
