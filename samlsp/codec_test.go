@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/sso-gateway/sso-gateway/internal/race"
 )
 
 // deflatedValue is a serialized value as compressingJSON writes one above
@@ -99,8 +101,14 @@ func TestInflaterPooled(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 	// What is left is json.RawMessage's copy of the 1 KiB value, and a
-	// pool refilled after a collection.
-	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 8<<10 {
-		t.Errorf("got %d bytes allocated per decode, want at most %d (a pooled inflater)", per, 8<<10)
+	// pool refilled after a collection; under -race sync.Pool drops a
+	// quarter of what is put back, on purpose. A flate reader is some
+	// 40 KiB.
+	limit := uint64(8 << 10)
+	if race.Enabled {
+		limit = 20 << 10
+	}
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > limit {
+		t.Errorf("got %d bytes allocated per decode, want at most %d (a pooled inflater)", per, limit)
 	}
 }

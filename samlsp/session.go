@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,8 +100,19 @@ func (s *Session) UnmarshalJSON(data []byte) error {
 		Groups: w.Groups, GroupsOverage: w.Overage, Headers: w.Headers, SessionIndex: w.SessionIndex,
 		IssuedAt: w.IssuedAt, Expires: w.Expires,
 	}
-	for i := 0; i < len(w.GroupGUIDs); i += 16 {
-		s.Groups = append(s.Groups, formatGUID(w.GroupGUIDs[i:i+16]))
+	if n := len(w.GroupGUIDs) / 16; n > 0 {
+		// Every GUID in one string, each group a slice of it: one
+		// allocation rather than two per group, and less for a cached
+		// session to hold.
+		all := make([]byte, 0, 36*n)
+		for i := 0; i < len(w.GroupGUIDs); i += 16 {
+			all = appendGUID(all, w.GroupGUIDs[i:i+16])
+		}
+		joined := string(all)
+		s.Groups = slices.Grow(s.Groups, n)
+		for i := range n {
+			s.Groups = append(s.Groups, joined[36*i:36*(i+1)])
+		}
 	}
 	if s.Headers == nil && w.OldHeaders != nil {
 		// A session made before the values were kept apart: the
@@ -137,14 +149,28 @@ func packGUIDs(groups []string) ([]byte, bool) {
 }
 
 func formatGUID(b []byte) string {
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return string(appendGUID(make([]byte, 0, 36), b))
+}
+
+// appendGUID appends the 16 bytes of b as a lower-case canonical GUID.
+func appendGUID(dst, b []byte) []byte {
+	dst = hex.AppendEncode(dst, b[0:4])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[4:6])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[6:8])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[8:10])
+	dst = append(dst, '-')
+	return hex.AppendEncode(dst, b[10:16])
 }
 
 // Authenticate returns the session in r's session cookie, if it is valid:
 // authentic, not expired, for a tenant that is still configured, and sent
 // once. Anything else (no cookie, tampered, retired key, expired, a name
-// sent twice) is simply no session.
+// sent twice) is simply no session. Each distinct cookie is decoded once
+// (sessioncache.go); the checks that follow run on every request. The
+// Session may be shared with other requests: it must not be modified.
 func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
 	set := p.s()
 	sc := set.cookies.scanSession(r.Header)
@@ -154,16 +180,19 @@ func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
 			slog.String("correlation_id", correlation.FromContext(r.Context())))
 		return p.rejectSession(rejectDuplicate)
 	}
-	value := sc.value()
-	if value == "" {
+	now := p.clock.Now().Unix()
+	e, reason := p.lookupSession(set, &sc, now)
+	switch {
+	case reason != "":
+		return p.rejectSession(reason)
+	case e == nil:
 		return nil, false
 	}
-	var s Session
-	if err := set.codec.decode(set.cookies.hostName(sessionCookie), value, &s); err != nil {
-		return p.rejectSession(rejectInvalid)
-	}
-	now := p.clock.Now().Unix()
+	s := e.session
 	if s.Expires <= now || s.IssuedAt > now+int64(crewsaml.MaxClockSkew/time.Second) {
+		if s.Expires <= now {
+			set.cache.remove(e)
+		}
 		return p.rejectSession(rejectExpired)
 	}
 	ts := p.tenants.Load()
@@ -173,10 +202,57 @@ func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
 		return p.rejectSession(rejectTenant)
 	case !ts.servesHost(t, r, set.publicHost):
 		return p.rejectSession(rejectHost)
-	case !t.currentPolicy(&s):
+	}
+	v := e.viewFor(t)
+	if v.session == nil {
 		return p.rejectSession(rejectPolicy)
 	}
-	return &s, true
+	return v.session, true
+}
+
+// lookupSession returns the decoded session of the session cookie in sc:
+// from the cache, or decoded and then cached unless expired at now. It
+// returns nil and "" when there is no complete cookie, and nil and a
+// rejection reason when the cookie does not decode or is expired.
+func (p *Provider) lookupSession(set *settings, sc *sessionCookies, now int64) (*cachedSession, string) {
+	first, n, ok := sc.split()
+	if !ok {
+		return nil, ""
+	}
+	var value string
+	if n == 1 {
+		// The common case: a substring of the Cookie header.
+		if e := set.cache.get(first); e != nil {
+			return e, ""
+		}
+		value = first
+	} else {
+		var bufp *[]byte
+		if set.cache != nil {
+			bufp = set.cache.bufs.Get().(*[]byte)
+		} else {
+			bufp = new([]byte)
+		}
+		*bufp = sc.appendValue((*bufp)[:0], first, n)
+		e := set.cache.getBytes(*bufp)
+		if e == nil {
+			value = string(*bufp)
+		}
+		if set.cache != nil {
+			set.cache.bufs.Put(bufp)
+		}
+		if e != nil {
+			return e, ""
+		}
+	}
+	s := new(Session)
+	if err := set.codec.decode(set.cookies.hostName(sessionCookie), value, s); err != nil {
+		return nil, rejectInvalid
+	}
+	if s.Expires <= now {
+		return nil, rejectExpired
+	}
+	return set.cache.add(value, s, now), ""
 }
 
 func (p *Provider) rejectSession(reason string) (*Session, bool) {
@@ -222,6 +298,21 @@ type codec struct {
 // SessionKey is one securecookie key pair.
 type SessionKey struct {
 	Hash, Block []byte
+}
+
+// equal reports whether k and o are the same key pair.
+func (k SessionKey) equal(o SessionKey) bool {
+	return bytes.Equal(k.Hash, o.Hash) && bytes.Equal(k.Block, o.Block)
+}
+
+// cloneKeys copies keys, so that a caller reusing its slices cannot change
+// what the settings were made from.
+func cloneKeys(keys []SessionKey) []SessionKey {
+	out := make([]SessionKey, len(keys))
+	for i, k := range keys {
+		out[i] = SessionKey{Hash: bytes.Clone(k.Hash), Block: bytes.Clone(k.Block)}
+	}
+	return out
 }
 
 func newCodec(keys []SessionKey) (*codec, error) {
@@ -445,30 +536,57 @@ func (c cookies) scanSession(h http.Header) sessionCookies {
 	return sc
 }
 
-// value reassembles the session cookie, or returns "" when it is absent
-// or incomplete. It does not look at duplicates.
-func (sc *sessionCookies) value() string {
+// split returns the first piece of the session cookie's value, without
+// its "<n>~" when it is chunked, and the number of pieces n; ok is false
+// when the cookie is absent or incomplete. It does not look at
+// duplicates.
+func (sc *sessionCookies) split() (first string, n int, ok bool) {
 	if sc.valid&1 == 0 {
-		return ""
+		return "", 0, false
 	}
 	count, rest, chunked := strings.Cut(sc.pieces[0], "~")
 	if !chunked {
-		return sc.pieces[0]
+		return sc.pieces[0], 1, true
 	}
 	n, err := strconv.Atoi(count)
 	if err != nil || n < 2 || n > maxSessionChunks {
-		return ""
+		return "", 0, false
 	}
-	size := len(rest)
 	for i := 1; i < n; i++ {
 		if sc.valid&(1<<i) == 0 {
-			return ""
+			return "", 0, false
 		}
+	}
+	return rest, n, true
+}
+
+// appendValue appends to dst the value of a session cookie of n pieces
+// whose first is first, as split returned them.
+func (sc *sessionCookies) appendValue(dst []byte, first string, n int) []byte {
+	dst = append(dst, first...)
+	for i := 1; i < n; i++ {
+		dst = append(dst, sc.pieces[i]...)
+	}
+	return dst
+}
+
+// value reassembles the session cookie, or returns "" when it is absent
+// or incomplete. It does not look at duplicates.
+func (sc *sessionCookies) value() string {
+	first, n, ok := sc.split()
+	switch {
+	case !ok:
+		return ""
+	case n == 1:
+		return first
+	}
+	size := len(first)
+	for i := 1; i < n; i++ {
 		size += len(sc.pieces[i])
 	}
 	var b strings.Builder
 	b.Grow(size)
-	b.WriteString(rest)
+	b.WriteString(first)
 	for i := 1; i < n; i++ {
 		b.WriteString(sc.pieces[i])
 	}
