@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	crewsaml "github.com/crewjam/saml"
@@ -45,6 +46,45 @@ type Session struct {
 	// configured lifetime and the assertion's SessionNotOnOrAfter.
 	IssuedAt int64
 	Expires  int64
+
+	// memo is set on the sessions the cache shares between requests; see
+	// Memo. A copy of the struct keeps the pointer, but not its use: the
+	// memo serves only the Session it was made for.
+	memo *sessionMemo
+}
+
+// sessionMemo holds what Memo derived from one shared Session.
+type sessionMemo struct {
+	owner *Session
+	value atomic.Pointer[any]
+}
+
+// Memo returns derive(s), computed once for a Session that Authenticate
+// shares between requests (every request with the same cookie, while the
+// tenant's configuration lasts) and kept with it, in the memory the
+// session cache accounts for; for any other Session, derive runs on every
+// call. It lets the proxy render the identity headers once per session
+// rather than once per request. derive must depend on nothing but s, and
+// every caller must pass the same derive: there is one memo per session.
+// Like the Session, the result must not be modified.
+func (s *Session) Memo(derive func(*Session) any) any {
+	m := s.memo
+	if m == nil || m.owner != s {
+		return derive(s)
+	}
+	if v := m.value.Load(); v != nil {
+		return *v
+	}
+	v := derive(s)
+	// Two requests may derive at once; both results are equal, and the
+	// first stored is kept.
+	m.value.CompareAndSwap(nil, &v)
+	return *m.value.Load()
+}
+
+// share marks s as shared between requests, with a memo of its own.
+func (s *Session) share() {
+	s.memo = &sessionMemo{owner: s}
 }
 
 // wireSession is a Session as serialized: short keys, and group object IDs

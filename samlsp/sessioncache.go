@@ -158,6 +158,7 @@ func (c *sessionCache) add(value string, s *Session, now int64) *cachedSession {
 	if c == nil || e.size > c.maxBytes {
 		return e
 	}
+	s.share()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if old, ok := c.byValue[value]; ok {
@@ -242,6 +243,8 @@ func (e *cachedSession) viewFor(t *Tenant) *sessionView {
 		v.session = s
 		if s.equal(e.session) {
 			v.session = e.session
+		} else {
+			s.share()
 		}
 	}
 	e.view.Store(v)
@@ -249,24 +252,27 @@ func (e *cachedSession) viewFor(t *Tenant) *sessionView {
 }
 
 // sessionBytes estimates the memory s holds, with a copy of its slices
-// for a view.
+// for a view, and what Memo keeps: the proxy's identity headers, which
+// repeat the values once more.
 func sessionBytes(s *Session) int64 {
-	n := len(s.Tenant) + len(s.NameID) + len(s.NameIDFormat) + len(s.Email) + len(s.Name) + len(s.SessionIndex)
+	n := 2 * (len(s.Tenant) + len(s.NameID) + len(s.NameIDFormat) + len(s.Email) + len(s.Name) + len(s.SessionIndex))
 	for _, g := range s.Groups {
-		n += len(g) + 2*16
+		n += 2*len(g) + 1 + 2*16
 	}
 	for name, vs := range s.Headers {
-		n += len(name) + 64
+		n += 2*len(name) + 64
 		for _, v := range vs {
-			n += len(v) + 2*16
+			n += 2*len(v) + 1 + 2*16
 		}
 	}
 	return int64(n)
 }
 
-// clone returns a copy of s that shares nothing writable with it.
+// clone returns a copy of s that shares nothing writable with it, and no
+// memo.
 func (s *Session) clone() *Session {
 	c := *s
+	c.memo = nil
 	c.Groups = slices.Clone(s.Groups)
 	if s.Headers != nil {
 		c.Headers = make(map[string][]string, len(s.Headers))

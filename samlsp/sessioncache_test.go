@@ -568,3 +568,42 @@ func TestSessionCacheConcurrentRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionMemo: what Memo derives is kept for a session the cache
+// shares, per session, and never for a copy of one or an uncached one.
+func TestSessionMemo(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	calls := 0
+	derive := func(s *Session) any { calls++; return s.NameID }
+	cookies := f.mint(f.user(1, 3))
+	s1, _ := f.authenticateChunks(cookies)
+	s2, _ := f.authenticateChunks(cookies)
+	if s1 != s2 {
+		t.Fatal("the cache handed out two sessions for one cookie")
+	}
+	for range 3 {
+		if got := s1.Memo(derive); got != s1.NameID {
+			t.Fatalf("got %v, want %q", got, s1.NameID)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("shared session: derived %d times, want 1", calls)
+	}
+	other, _ := f.authenticateChunks(f.mint(f.user(2, 3)))
+	if got := other.Memo(derive); got != other.NameID {
+		t.Errorf("another session: got %v, want %q", got, other.NameID)
+	}
+	copied := *s1
+	copied.NameID = "mallory@acme.example"
+	calls = 0
+	if got := copied.Memo(derive); got != "mallory@acme.example" || calls != 1 {
+		t.Errorf("a copy: got %v after %d calls, want its own value, derived", got, calls)
+	}
+	plain := &Session{NameID: "plain"}
+	plain.Memo(derive)
+	plain.Memo(derive)
+	if calls != 3 {
+		t.Errorf("an uncached session: derived %d times in all, want 3", calls)
+	}
+}
