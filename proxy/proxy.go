@@ -119,18 +119,34 @@ func New(o Options) (*Proxy, error) {
 			if upstreamHost == "" {
 				pr.Out.Host = pr.In.Host
 			}
-			setIdentity(pr.Out.Header, st.session)
-			pr.SetXForwarded()
-			// SetXForwarded names only the TCP peer; behind trusted load
-			// balancers the verified chain starts at the client.
+			h := pr.Out.Header
+			deleteReserved(h)
+			id := identityOf(st.session)
+			// Every value set here shares one array: the identity, three
+			// forwarding fields, the correlation ID and the cookies.
+			hs := headerSet{h: h, vals: make([]string, 0, len(id.names)+5)}
+			id.setOn(&hs)
+			// SetXForwarded would name only the TCP peer; behind trusted
+			// load balancers the verified chain starts at the client.
+			// These are its fields, set without an allocation each.
 			if xff := clientip.FromRequest(pr.In).ForwardedFor(); xff != "" {
-				pr.Out.Header.Set("X-Forwarded-For", xff)
+				hs.set("X-Forwarded-For", xff)
+				hs.set("X-Forwarded-Host", pr.In.Host)
+				hs.set("X-Forwarded-Proto", forwardedProto(scheme, pr.In))
+			} else {
+				pr.SetXForwarded()
+				if scheme != "" {
+					h.Set("X-Forwarded-Proto", scheme)
+				}
 			}
-			if scheme != "" {
-				pr.Out.Header.Set("X-Forwarded-Proto", scheme)
+			if v, changed := strippedCookies(h["Cookie"]); changed {
+				if v == "" {
+					delete(h, "Cookie")
+				} else {
+					hs.set("Cookie", v)
+				}
 			}
-			stripGatewayCookies(pr.Out.Header)
-			pr.Out.Header.Set(correlation.Header, correlation.FromContext(pr.In.Context()))
+			hs.set(correlation.Header, correlation.FromContext(pr.In.Context()))
 		},
 		Transport:      transport,
 		BufferPool:     newBufferPool(),
@@ -177,8 +193,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.metrics.inFlight.Inc()
+	// The state and the recorder in one allocation.
 	st := &requestState{start: time.Now()}
-	rec := &recorder{ResponseWriter: w}
+	st.rec.ResponseWriter = w
+	rec := &st.rec
 	// Deferred: the ReverseProxy aborts a response whose upstream body
 	// breaks off by panicking with http.ErrAbortHandler, and that request
 	// is counted and logged too.
@@ -386,6 +404,7 @@ func (p *Proxy) logUpstreamError(r *http.Request, err error) {
 // requestState travels in the request context from ServeHTTP to the
 // ReverseProxy callbacks, which run on the same goroutine.
 type requestState struct {
+	rec      recorder // the response, as ServeHTTP passes it on
 	session  *samlsp.Session
 	start    time.Time
 	upstream time.Duration // to the upstream's response headers, when it answered
@@ -406,6 +425,18 @@ func (st *requestState) outcome() string {
 		return outcomeUpstreamError
 	}
 	return st.out
+}
+
+// forwardedProto is X-Forwarded-Proto: the configured public scheme, or
+// the scheme of the client's connection, as SetXForwarded has it.
+func forwardedProto(scheme string, in *http.Request) string {
+	switch {
+	case scheme != "":
+		return scheme
+	case in.TLS != nil:
+		return "https"
+	}
+	return "http"
 }
 
 func statusClass(code int) string {
