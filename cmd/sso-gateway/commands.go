@@ -30,7 +30,13 @@ func serve(ctx context.Context, path string, _, stderr io.Writer) error {
 		config.WriteProblems(stderr, path, err)
 		return errReported
 	}
-	log := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
+	// The access log's lines wait up to DefaultFlushInterval to be
+	// written in batches; every other line goes out at once, after them.
+	// Close writes what waits once everything has drained, and whatever
+	// comes later at once.
+	out := logging.NewOutput(stderr, logging.DefaultFlushInterval)
+	defer out.Close()
+	log := logging.New(out, cfg.Log.Level, cfg.Log.Format)
 	gw, err := gateway.Build(ctx, cfg, gateway.Deps{
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),
