@@ -487,12 +487,23 @@ func statusClass(code int) string {
 	return "5xx"
 }
 
-// bufferPool recycles the 32 KiB copy buffers of streamed bodies.
+// copyBufferSize is the size of the buffers streamed bodies are copied
+// through.
+const copyBufferSize = 32 << 10
+
+// bufferPool recycles the copy buffers of streamed bodies. It keeps
+// pointers to arrays: a slice put in a sync.Pool would be boxed, one
+// allocation per request.
 type bufferPool struct{ pool sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{pool: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
 }
 
-func (bp *bufferPool) Get() []byte  { return *(bp.pool.Get().(*[]byte)) }
-func (bp *bufferPool) Put(b []byte) { bp.pool.Put(&b) }
+func (bp *bufferPool) Get() []byte { return bp.pool.Get().(*[copyBufferSize]byte)[:] }
+
+func (bp *bufferPool) Put(b []byte) {
+	if len(b) == copyBufferSize {
+		bp.pool.Put((*[copyBufferSize]byte)(b))
+	}
+}
