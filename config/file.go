@@ -23,6 +23,12 @@ type file struct {
 	Session         sessionFile  `yaml:"session"`
 	Tenants         []tenantFile `yaml:"tenants"`
 	Log             logFile      `yaml:"log"`
+	GC              gcFile       `yaml:"gc"`
+}
+
+type gcFile struct {
+	GOGC             string `yaml:"gogc"`
+	MemoryLimitRatio string `yaml:"memory_limit_ratio"`
 }
 
 type tlsFile struct {

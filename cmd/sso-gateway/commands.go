@@ -18,6 +18,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/demo"
 	"github.com/sso-gateway/sso-gateway/gateway"
 	"github.com/sso-gateway/sso-gateway/internal/buildinfo"
+	"github.com/sso-gateway/sso-gateway/internal/gctune"
 	"github.com/sso-gateway/sso-gateway/internal/logging"
 )
 
@@ -37,6 +38,8 @@ func serve(ctx context.Context, path string, _, stderr io.Writer) error {
 	out := logging.NewOutput(stderr, logging.DefaultFlushInterval)
 	defer out.Close()
 	log := logging.New(out, cfg.Log.Level, cfg.Log.Format)
+	gc := gctune.Apply(gctune.Options{GOGC: cfg.GC.GOGC, MemoryLimitRatio: cfg.GC.MemoryLimitRatio})
+	log.LogAttrs(ctx, slog.LevelInfo, "garbage collector", gc.LogAttrs()...)
 	gw, err := gateway.Build(ctx, cfg, gateway.Deps{
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sso-gateway/sso-gateway/internal/gctune"
 	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
@@ -176,5 +178,47 @@ func TestServeKeepsAccessLines(t *testing.T) {
 	}
 	if seen != requests {
 		t.Errorf("got %d access lines, want %d:\n%s", seen, requests, stderr.String())
+	}
+}
+
+// TestServeLogsGCSettings: serve logs the garbage collector's settings in
+// effect, and where each came from, before it serves.
+func TestServeLogsGCSettings(t *testing.T) {
+	t.Parallel()
+	cfgFile := serveConfig(t, "127.0.0.1:0", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncbuf.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-config", cfgFile}, &syncbuf.Buffer{}, &stderr) }()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stderr.String(), `"msg":"serving"`); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: got %v, want nil", err)
+	}
+	var gc map[string]any
+	for _, l := range logLines(t, stderr.String()) {
+		if l["msg"] == "garbage collector" {
+			gc = l
+		}
+		if l["msg"] == "serving" && gc == nil {
+			t.Fatal(`"serving" came before "garbage collector"`)
+		}
+	}
+	if gc == nil {
+		t.Fatalf("no garbage collector line:\n%s", stderr.String())
+	}
+	wantGOGC, wantFrom := float64(gctune.DefaultGOGC), gctune.SourceConfig
+	if _, ok := os.LookupEnv("GOGC"); ok {
+		wantGOGC, wantFrom = gc["gogc"].(float64), gctune.SourceEnvironment
+	}
+	if gc["gogc"] != wantGOGC || gc["gogc_from"] != wantFrom {
+		t.Errorf("got gogc %v from %v, want %v from %v", gc["gogc"], gc["gogc_from"], wantGOGC, wantFrom)
+	}
+	if from, _ := gc["memory_limit_from"].(string); from == "" {
+		t.Errorf("no memory_limit_from in %v", gc)
 	}
 }
