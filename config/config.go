@@ -150,7 +150,18 @@ type Session struct {
 	// Keys are the cookie keys. The first one encodes; every one decodes,
 	// so that a new key can be rolled in without logging anyone out.
 	Keys []SessionKey
+	// CacheEntries and CacheMiB bound the cache of decoded session
+	// cookies; CacheEntries 0 turns it off.
+	CacheEntries int
+	CacheMiB     int
 }
+
+// Defaults of the session cache, the same as samlsp's
+// (DefaultSessionCacheEntries, DefaultSessionCacheBytes): see there.
+const (
+	DefaultSessionCacheEntries = 10_000
+	DefaultSessionCacheMiB     = 128
+)
 
 // SessionKey is one gorilla/securecookie key pair.
 type SessionKey struct {

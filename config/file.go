@@ -56,8 +56,10 @@ type spFile struct {
 }
 
 type sessionFile struct {
-	Lifetime string           `yaml:"lifetime"`
-	Keys     []sessionKeyFile `yaml:"keys"`
+	Lifetime     string           `yaml:"lifetime"`
+	Keys         []sessionKeyFile `yaml:"keys"`
+	CacheEntries string           `yaml:"cache_entries"`
+	CacheMiB     string           `yaml:"cache_mib"`
 }
 
 type sessionKeyFile struct {

@@ -51,3 +51,44 @@ func TestGCSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionCacheSettings: session.cache_entries and session.cache_mib
+// default to the session cache's bounds; cache_entries 0 turns it off.
+func TestSessionCacheSettings(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	for _, tt := range []struct {
+		name        string
+		edits       []edit
+		entries, mb int
+	}{
+		{"defaults", nil, config.DefaultSessionCacheEntries, config.DefaultSessionCacheMiB},
+		{"set", []edit{{"session.cache_entries", 500}, {"session.cache_mib", "16"}}, 500, 16},
+		{"off", []edit{{"session.cache_entries", 0}}, 0, config.DefaultSessionCacheMiB},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Parse(marshal(t, apply(t, baseDoc(), tt.edits...)), fx.dir, envOf(nil))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if c.Session.CacheEntries != tt.entries || c.Session.CacheMiB != tt.mb {
+				t.Errorf("got %d entries, %d MiB; want %d, %d", c.Session.CacheEntries, c.Session.CacheMiB, tt.entries, tt.mb)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		name  string
+		edits []edit
+		want  []problem
+	}{
+		{"negative entries", []edit{{"session.cache_entries", -1}}, []problem{{"session.cache_entries", `must be a whole number, 0 for no cache (got "-1")`}}},
+		{"zero MiB", []edit{{"session.cache_mib", 0}}, []problem{{"session.cache_mib", `must be a positive whole number (got "0")`}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse(marshal(t, apply(t, baseDoc(), tt.edits...)), fx.dir, envOf(nil))
+			checkProblems(t, err, tt.want)
+		})
+	}
+}

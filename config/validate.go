@@ -539,7 +539,18 @@ func parseRSAKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 const maxSessionLifetime = 30 * 24 * time.Hour
 
 func (v *validator) session(path string, f *sessionFile) Session {
-	s := Session{Lifetime: v.duration(path+".lifetime", f.Lifetime, DefaultSessionLifetime)}
+	s := Session{
+		Lifetime:     v.duration(path+".lifetime", f.Lifetime, DefaultSessionLifetime),
+		CacheEntries: DefaultSessionCacheEntries,
+		CacheMiB:     v.positiveInt(path+".cache_mib", f.CacheMiB, DefaultSessionCacheMiB),
+	}
+	if c := strings.TrimSpace(f.CacheEntries); c != "" {
+		if n, err := strconv.Atoi(c); err != nil || n < 0 {
+			v.add(path+".cache_entries", "must be a whole number, 0 for no cache (got %q)", f.CacheEntries)
+		} else {
+			s.CacheEntries = n
+		}
+	}
 	if s.Lifetime > maxSessionLifetime {
 		v.add(path+".lifetime", "must be at most %s (got %s)", maxSessionLifetime, s.Lifetime)
 	}
