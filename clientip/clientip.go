@@ -37,10 +37,17 @@ type Info struct {
 	// client, then every trusted proxy, the TCP peer last. It is what the
 	// gateway sends upstream as X-Forwarded-For.
 	Chain []netip.Addr
+	// client and forwarded are String and ForwardedFor, rendered once by
+	// Resolve: the access log and the request forwarded upstream both ask
+	// for them. Empty in an Info made otherwise.
+	client, forwarded string
 }
 
 // String is the client address, or "unknown".
 func (i Info) String() string {
+	if i.client != "" {
+		return i.client
+	}
 	if !i.Client.IsValid() {
 		return "unknown"
 	}
@@ -49,6 +56,9 @@ func (i Info) String() string {
 
 // ForwardedFor is Chain as an X-Forwarded-For value.
 func (i Info) ForwardedFor() string {
+	if i.forwarded != "" {
+		return i.forwarded
+	}
 	parts := make([]string, len(i.Chain))
 	for k, a := range i.Chain {
 		parts[k] = a.String()
@@ -59,13 +69,13 @@ func (i Info) ForwardedFor() string {
 // Resolve reads r's peer address and, when the peer is trusted, its
 // X-Forwarded-For fields.
 func (res *Resolver) Resolve(r *http.Request) Info {
-	peer, ok := parseAddr(r.RemoteAddr)
+	peer, ok := parsePeer(r.RemoteAddr)
 	if !ok {
 		return Info{}
 	}
 	chain := []netip.Addr{peer}
 	if !res.trusts(peer) {
-		return Info{Client: peer, Chain: chain}
+		return rendered(Info{Client: peer, Chain: chain})
 	}
 	// Every X-Forwarded-For field, in order, is one list.
 	var entries []string
@@ -88,7 +98,19 @@ func (res *Resolver) Resolve(r *http.Request) Info {
 	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
 		chain[i], chain[j] = chain[j], chain[i]
 	}
-	return Info{Client: chain[0], Chain: chain}
+	return rendered(Info{Client: chain[0], Chain: chain})
+}
+
+// rendered returns i with String and ForwardedFor rendered; for a client
+// that is the peer, both are one string.
+func rendered(i Info) Info {
+	i.client = i.String()
+	if len(i.Chain) == 1 && i.Chain[0] == i.Client {
+		i.forwarded = i.client
+	} else {
+		i.forwarded = i.ForwardedFor()
+	}
+	return i
 }
 
 func (res *Resolver) trusts(a netip.Addr) bool {
@@ -98,6 +120,15 @@ func (res *Resolver) trusts(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// parsePeer parses RemoteAddr, which for TCP is ip:port, first as such: a
+// failed netip.ParseAddr allocates its error, on every request.
+func parsePeer(s string) (netip.Addr, bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap().WithZone(""), true
+	}
+	return parseAddr(s)
 }
 
 // parseAddr parses an address as it appears in RemoteAddr or in an

@@ -99,6 +99,8 @@ type Config struct {
 	Session Session
 	Tenants []Tenant
 	Log     Log
+	// GC is read at start; a reload does not change it.
+	GC GC
 
 	// Files are every file the configuration names (keys, certificates,
 	// metadata, secrets), as absolute paths: a change to one of them is a
@@ -148,7 +150,18 @@ type Session struct {
 	// Keys are the cookie keys. The first one encodes; every one decodes,
 	// so that a new key can be rolled in without logging anyone out.
 	Keys []SessionKey
+	// CacheEntries and CacheMiB bound the cache of decoded session
+	// cookies; CacheEntries 0 turns it off.
+	CacheEntries int
+	CacheMiB     int
 }
+
+// Defaults of the session cache, the same as samlsp's
+// (DefaultSessionCacheEntries, DefaultSessionCacheBytes): see there.
+const (
+	DefaultSessionCacheEntries = 10_000
+	DefaultSessionCacheMiB     = 128
+)
 
 // SessionKey is one gorilla/securecookie key pair.
 type SessionKey struct {
@@ -215,6 +228,16 @@ type Tenant struct {
 }
 
 // Log configures the process logger.
+// GC sets the garbage collector (see internal/gctune). The environment
+// variables GOGC and GOMEMLIMIT, when set, win over both.
+type GC struct {
+	// GOGC is the collector's target percentage.
+	GOGC int
+	// MemoryLimitRatio is the share of the container's memory limit that
+	// becomes the Go memory limit (GOMEMLIMIT), in (0, 1].
+	MemoryLimitRatio float64
+}
+
 type Log struct {
 	Level  slog.Level
 	Format string // "json" or "text"

@@ -23,6 +23,12 @@ type file struct {
 	Session         sessionFile  `yaml:"session"`
 	Tenants         []tenantFile `yaml:"tenants"`
 	Log             logFile      `yaml:"log"`
+	GC              gcFile       `yaml:"gc"`
+}
+
+type gcFile struct {
+	GOGC             string `yaml:"gogc"`
+	MemoryLimitRatio string `yaml:"memory_limit_ratio"`
 }
 
 type tlsFile struct {
@@ -50,8 +56,10 @@ type spFile struct {
 }
 
 type sessionFile struct {
-	Lifetime string           `yaml:"lifetime"`
-	Keys     []sessionKeyFile `yaml:"keys"`
+	Lifetime     string           `yaml:"lifetime"`
+	Keys         []sessionKeyFile `yaml:"keys"`
+	CacheEntries string           `yaml:"cache_entries"`
+	CacheMiB     string           `yaml:"cache_mib"`
 }
 
 type sessionKeyFile struct {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sso-gateway/sso-gateway/internal/gctune"
 	"github.com/sso-gateway/sso-gateway/redirect"
 )
 
@@ -111,6 +112,7 @@ func (v *validator) config(f *file) *Config {
 	c.Session = v.session("session", &f.Session)
 	c.Tenants = v.tenants("tenants", f.Tenants)
 	c.Log = v.log("log", &f.Log)
+	c.GC = v.gc("gc", &f.GC)
 	if id := c.Log.DebugAssertionTenant; id != "" && !slices.ContainsFunc(c.Tenants, func(t Tenant) bool { return t.ID == id }) {
 		v.add("log.debug_assertion_tenant", "%q is not a configured tenant", id)
 	}
@@ -538,7 +540,18 @@ func parseRSAKeyPEM(data []byte) (*rsa.PrivateKey, error) {
 const maxSessionLifetime = 30 * 24 * time.Hour
 
 func (v *validator) session(path string, f *sessionFile) Session {
-	s := Session{Lifetime: v.duration(path+".lifetime", f.Lifetime, DefaultSessionLifetime)}
+	s := Session{
+		Lifetime:     v.duration(path+".lifetime", f.Lifetime, DefaultSessionLifetime),
+		CacheEntries: DefaultSessionCacheEntries,
+		CacheMiB:     v.positiveInt(path+".cache_mib", f.CacheMiB, DefaultSessionCacheMiB),
+	}
+	if c := strings.TrimSpace(f.CacheEntries); c != "" {
+		if n, err := strconv.Atoi(c); err != nil || n < 0 {
+			v.add(path+".cache_entries", "must be a whole number, 0 for no cache (got %q)", f.CacheEntries)
+		} else {
+			s.CacheEntries = n
+		}
+	}
 	if s.Lifetime > maxSessionLifetime {
 		v.add(path+".lifetime", "must be at most %s (got %s)", maxSessionLifetime, s.Lifetime)
 	}
@@ -908,6 +921,22 @@ var hostnamePattern = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])
 
 func validHostname(s string) bool {
 	return len(s) <= 253 && hostnamePattern.MatchString(s)
+}
+
+func (v *validator) gc(path string, f *gcFile) GC {
+	g := GC{
+		GOGC:             v.positiveInt(path+".gogc", f.GOGC, gctune.DefaultGOGC),
+		MemoryLimitRatio: gctune.DefaultMemoryLimitRatio,
+	}
+	if s := strings.TrimSpace(f.MemoryLimitRatio); s != "" {
+		r, err := strconv.ParseFloat(s, 64)
+		if err != nil || !(r > 0 && r <= 1) {
+			v.add(path+".memory_limit_ratio", "must be a number above 0 and at most 1 (got %q)", f.MemoryLimitRatio)
+		} else {
+			g.MemoryLimitRatio = r
+		}
+	}
+	return g
 }
 
 func (v *validator) log(path string, f *logFile) Log {

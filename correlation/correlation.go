@@ -26,23 +26,35 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// id is what the context holds: the ID, and the one-value slice the
+// response header gets, in one allocation.
+type id struct {
+	s   string
+	hdr [1]string
+}
+
 // FromContext returns the request's correlation ID, or "" outside
 // Middleware.
 func FromContext(ctx context.Context) string {
-	id, _ := ctx.Value(ctxKey{}).(string)
-	return id
+	if v, ok := ctx.Value(ctxKey{}).(*id); ok {
+		return v.s
+	}
+	return ""
 }
 
-// WithID returns ctx carrying id.
-func WithID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, id)
+// WithID returns ctx carrying s.
+func WithID(ctx context.Context, s string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &id{s: s})
 }
 
 // Middleware assigns each request a new ID and sets it on the response.
 func Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := NewID()
-		w.Header().Set(Header, id)
-		next.ServeHTTP(w, r.WithContext(WithID(r.Context(), id)))
+		v := &id{s: NewID()}
+		// Header is canonical; the slice holds its one value only, so
+		// that an Add copies it.
+		v.hdr[0] = v.s
+		w.Header()[Header] = v.hdr[:]
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, v)))
 	})
 }

@@ -225,14 +225,20 @@ func providerOptions(cfg *config.Config, d Deps, m *samlsp.Metrics) samlsp.Optio
 	for i, k := range cfg.Session.Keys {
 		keys[i] = samlsp.SessionKey{Hash: k.Hash, Block: k.Block}
 	}
+	cacheEntries := cfg.Session.CacheEntries
+	if cacheEntries == 0 {
+		cacheEntries = -1 // off
+	}
 	return samlsp.Options{
-		Secure:          cfg.ExternalSecure(),
-		PublicHost:      samlsp.HostName(cfg.PublicURL.Host),
-		SessionKeys:     keys,
-		SessionLifetime: cfg.Session.Lifetime,
-		Clock:           d.Clock,
-		Logger:          d.Logger,
-		Metrics:         m,
+		Secure:              cfg.ExternalSecure(),
+		PublicHost:          samlsp.HostName(cfg.PublicURL.Host),
+		SessionKeys:         keys,
+		SessionLifetime:     cfg.Session.Lifetime,
+		SessionCacheEntries: cacheEntries,
+		SessionCacheBytes:   int64(cfg.Session.CacheMiB) << 20,
+		Clock:               d.Clock,
+		Logger:              d.Logger,
+		Metrics:             m,
 
 		DebugAssertionTenant: cfg.Log.DebugAssertionTenant,
 	}

@@ -89,16 +89,40 @@ func canonicalHost(h string) (string, bool) {
 		}
 	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if !ip.Is4() {
-			return "", false
+	// Without brackets and a colon only an IPv4 address parses, and only
+	// digits and dots can be one: a name is not parsed (a failed parse
+	// allocates its error, on every request).
+	if onlyDigitsAndDots(host) {
+		if ip, err := netip.ParseAddr(host); err == nil {
+			if !ip.Is4() {
+				return "", false
+			}
+			return joinHost(h, host, port), true
 		}
-		return host + port, true
 	}
 	if !validHostName(host) {
 		return "", false
 	}
-	return host + port, true
+	return joinHost(h, host, port), true
+}
+
+// onlyDigitsAndDots reports whether s is made of ASCII digits and dots.
+func onlyDigitsAndDots(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && c != '.' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// joinHost is host+port, or h itself when that is what h was, which
+// spares building the same string again.
+func joinHost(h, host, port string) string {
+	if len(h) == len(host)+len(port) && h[:len(host)] == host {
+		return h
+	}
+	return host + port
 }
 
 // validPort reports whether s is a port number, 1 to 65535, in digits.

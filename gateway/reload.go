@@ -39,8 +39,8 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	g.metrics.lastSuccess.Set(float64(g.clock.Now().Unix()))
 	g.metrics.lastOK.Set(1)
 	if cfg.Listen != old.Listen || cfg.AdminListen != old.AdminListen || (cfg.TLS == nil) != (old.TLS == nil) ||
-		cfg.ReplayCache != old.ReplayCache {
-		g.log.Warn("configuration reloaded, but listen, admin_listen, replay_cache and turning tls on or off take effect only after a restart")
+		cfg.ReplayCache != old.ReplayCache || cfg.GC != old.GC {
+		g.log.Warn("configuration reloaded, but listen, admin_listen, replay_cache, gc and turning tls on or off take effect only after a restart")
 	}
 	for _, c := range IdentifierChanges(old, cfg) {
 		g.log.LogAttrs(ctx, slog.LevelWarn, "tenant's Entra set-up values changed: update its enterprise application in Entra ID at the same time, or its logins fail",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sso-gateway/sso-gateway/internal/logging"
 	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 	"github.com/sso-gateway/sso-gateway/proxy"
 )
@@ -34,12 +35,34 @@ func accessLines(t *testing.T, logs *syncbuf.Buffer) []map[string]any {
 
 // TestAccessLog: one line per request outside the SAML endpoints, with
 // what an operator needs and without the query or any cookie.
+// It runs with slog's own JSON handler and with the gateway's logger,
+// whose access lines are written by logging.Lines.
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		logger func(io.Writer) *slog.Logger
+	}{
+		{"slog", func(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }},
+		{"logging.New", func(w io.Writer) *slog.Logger { return logging.New(w, slog.LevelInfo, "json") }},
+		{"logging.New, buffered", func(w io.Writer) *slog.Logger {
+			out := logging.NewOutput(w, time.Millisecond)
+			t.Cleanup(func() { out.Close() })
+			return logging.New(out, slog.LevelInfo, "json")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			testAccessLog(t, tt.logger)
+		})
+	}
+}
+
+func testAccessLog(t *testing.T, logger func(io.Writer) *slog.Logger) {
 	up := newDocs(t)
 	var logs syncbuf.Buffer
 	g := newGateway(t, up.URL, func(o *proxy.Options) {
-		o.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		o.Logger = logger(&logs)
 		o.AccessLog = true
 	})
 
@@ -153,4 +176,37 @@ func gatherGauge(t *testing.T, g *gateway, name string) float64 {
 	}
 	t.Fatalf("no %s", name)
 	return 0
+}
+
+// TestAccessLogText: the gateway's logger in text format writes the same
+// access line, as key=value pairs.
+func TestAccessLogText(t *testing.T) {
+	t.Parallel()
+	up := newEcho(t)
+	var logs syncbuf.Buffer
+	g := newGateway(t, up.srv.URL, func(o *proxy.Options) {
+		o.Logger = logging.New(&logs, slog.LevelInfo, "text")
+		o.AccessLog = true
+	})
+	resp, body := g.do(t, "GET", "/api/who%20am%20i?token=secret-query", http.Header{"Cookie": {sessionCookie}}, nil)
+	wantStatus(t, resp, body, http.StatusOK)
+	g.srv.Close()
+	var line string
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, " msg=request ") {
+			line = l
+		}
+	}
+	for _, want := range []string{
+		" level=INFO msg=request method=GET path=/api/who%20am%20i status=200 bytes=",
+		" outcome=proxied upstream_seconds=",
+		` tenant=acme user=alice@acme.example client_ip=127.0.0.1 correlation_id=` + resp.Header.Get("X-Correlation-Id") + "\n",
+	} {
+		if !strings.Contains(line, want) {
+			t.Errorf("got %q, want it to contain %q", line, want)
+		}
+	}
+	if strings.Contains(logs.String(), "secret-query") {
+		t.Error("the log contains the query")
+	}
 }

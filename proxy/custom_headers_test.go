@@ -43,9 +43,12 @@ const (
 // echo upstream.
 type samlGateway struct {
 	*gateway
-	idp     *samltest.IdP
-	samlReg *prometheus.Registry
-	tenants *samlsp.Tenants
+	idp      *samltest.IdP
+	samlReg  *prometheus.Registry
+	tenants  *samlsp.Tenants
+	provider *samlsp.Provider
+	// options are the tenants' settings, for a test that reloads them.
+	options []samlsp.TenantOptions
 }
 
 func newSAMLGateway(t *testing.T) *samlGateway {
@@ -100,7 +103,8 @@ func newSAMLGateway(t *testing.T) *samlGateway {
 	}
 	srv := httptest.NewServer(correlation.Middleware(px))
 	t.Cleanup(srv.Close)
-	return &samlGateway{gateway: &gateway{srv: srv, reg: reg}, idp: idp, samlReg: samlReg, tenants: ts}
+	return &samlGateway{gateway: &gateway{srv: srv, reg: reg}, idp: idp, samlReg: samlReg, tenants: ts,
+		provider: p, options: []samlsp.TenantOptions{dept, policy, minimal, bare}}
 }
 
 func randomKey(t *testing.T) []byte {

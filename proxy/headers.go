@@ -89,26 +89,84 @@ func isReservedHeader(name string) bool {
 // header, in every spelling, and sets the verified identity from s. The
 // forwarding headers are set afterwards by the caller.
 func setIdentity(h http.Header, s *samlsp.Session) {
+	deleteReserved(h)
+	id := identityOf(s)
+	hs := headerSet{h: h, vals: make([]string, 0, len(id.names))}
+	id.setOn(&hs)
+}
+
+// deleteReserved removes every header a backend could read as an identity,
+// forwarding or correlation header.
+func deleteReserved(h http.Header) {
 	for name := range h {
 		if isReservedHeader(name) {
 			delete(h, name)
 		}
 	}
-	h[HeaderUser] = []string{s.NameID}
-	h[HeaderEmail] = []string{s.Email}
-	h[HeaderName] = []string{s.Name}
-	h[HeaderGroups] = []string{encodeList(s.Groups)}
-	h[HeaderTenant] = []string{s.Tenant}
+}
+
+// identity is a session's identity headers, rendered: names[i] is set to
+// values[i]. Once made it is never modified, and it is shared by every
+// request of a session that the session cache shares.
+type identity struct {
+	names, values []string
+}
+
+// identityOf returns s's identity headers, rendered once per shared
+// session (samlsp.Session.Memo): encoding 150 groups costs more than the
+// rest of the request.
+func identityOf(s *samlsp.Session) *identity {
+	return s.Memo(renderIdentity).(*identity)
+}
+
+// renderIdentity renders s's identity headers. It depends on s alone, as
+// Memo requires.
+func renderIdentity(s *samlsp.Session) any {
+	n := 5 + len(s.Headers)
+	id := &identity{names: make([]string, 0, n+1), values: make([]string, 0, n+1)}
+	add := func(name, v string) {
+		id.names = append(id.names, name)
+		id.values = append(id.values, v)
+	}
+	add(HeaderUser, s.NameID)
+	add(HeaderEmail, s.Email)
+	add(HeaderName, s.Name)
+	add(HeaderGroups, encodeList(s.Groups))
+	add(HeaderTenant, s.Tenant)
 	if s.GroupsOverage {
-		h[HeaderGroupsOverage] = []string{"true"}
+		add(HeaderGroupsOverage, "true")
 	}
 	// The tenant's own headers (config "headers") start with X-Remote-, so
-	// their inbound copies went with the loop above. Their names are
+	// their inbound copies went with deleteReserved. Their names are
 	// canonical already. A claim may have several values: they are a list
 	// too.
 	for name, vs := range s.Headers {
-		h[name] = []string{encodeList(vs)}
+		add(name, encodeList(vs))
 	}
+	return id
+}
+
+// setOn sets the identity headers through hs.
+func (id *identity) setOn(hs *headerSet) {
+	for i, name := range id.names {
+		hs.set(name, id.values[i])
+	}
+}
+
+// headerSet sets header fields of one value each from one backing array,
+// one allocation for them all rather than one per field. Each field's
+// slice has room for its one value only, so that appending to it (Add)
+// copies it rather than writing over the next field's value.
+type headerSet struct {
+	h    http.Header
+	vals []string
+}
+
+// set sets the field name, which must be in canonical form, to v.
+func (hs *headerSet) set(name, v string) {
+	hs.vals = append(hs.vals, v)
+	n := len(hs.vals)
+	hs.h[name] = hs.vals[n-1 : n : n]
 }
 
 // encodeList writes values as one header value in the list syntax of RFC
@@ -123,7 +181,15 @@ func setIdentity(h http.Header, s *samlsp.Session) {
 // byte as before; no values at all is the empty string. Control characters
 // never reach here: newSession refuses them.
 func encodeList(values []string) string {
+	size := 0
+	for _, v := range values {
+		size += len(v) + 1
+		if needsQuoting(v) {
+			size += 2 + strings.Count(v, `"`) + strings.Count(v, `\`)
+		}
+	}
 	var b strings.Builder
+	b.Grow(size)
 	for i, v := range values {
 		if i > 0 {
 			b.WriteByte(',')
@@ -146,12 +212,35 @@ func encodeList(values []string) string {
 
 // needsQuoting reports whether v must be a quoted-string in encodeList.
 func needsQuoting(v string) bool {
-	if v == "" || strings.ContainsAny(v, `,"\`) {
+	if v == "" {
 		return true
 	}
-	first, _ := utf8.DecodeRuneInString(v)
-	last, _ := utf8.DecodeLastRuneInString(v)
-	return unicode.IsSpace(first) || unicode.IsSpace(last)
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == ',' || c == '"' || c == '\\' {
+			return true
+		}
+	}
+	return spaceAt(v, true) || spaceAt(v, false)
+}
+
+// spaceAt reports whether v, not empty, starts (first) or ends with
+// white space as unicode.IsSpace has it. An ASCII byte is looked at
+// without decoding: among ASCII, IsSpace holds for '\t' to '\r' and ' '.
+func spaceAt(v string, first bool) bool {
+	c := v[len(v)-1]
+	if first {
+		c = v[0]
+	}
+	if c < utf8.RuneSelf {
+		return c == ' ' || '\t' <= c && c <= '\r'
+	}
+	var r rune
+	if first {
+		r, _ = utf8.DecodeRuneInString(v)
+	} else {
+		r, _ = utf8.DecodeLastRuneInString(v)
+	}
+	return unicode.IsSpace(r)
 }
 
 // ErrMalformedList is returned by ParseList for a value that is not a
@@ -224,7 +313,20 @@ func ParseList(v string) ([]string, error) {
 // headers, keeping every other cookie byte for byte: the session cookie is
 // a bearer credential the upstream has no business seeing.
 func stripGatewayCookies(h http.Header) {
-	values := h["Cookie"]
+	v, changed := strippedCookies(h["Cookie"])
+	switch {
+	case !changed:
+	case v == "":
+		h.Del("Cookie")
+	default:
+		h["Cookie"] = []string{v}
+	}
+}
+
+// strippedCookies returns the Cookie header lines values as one line
+// without the gateway's cookies, and whether that is a change. The other
+// cookies are kept byte for byte, joined by "; ".
+func strippedCookies(values []string) (string, bool) {
 	found := false
 	for _, v := range values {
 		if strings.Contains(v, samlsp.CookiePrefix) {
@@ -233,27 +335,37 @@ func stripGatewayCookies(h http.Header) {
 		}
 	}
 	if !found {
-		return
+		return "", false
 	}
-	var kept []string
-	for _, v := range values {
-		for part := range strings.SplitSeq(v, ";") {
-			part = strings.TrimSpace(part)
-			if part == "" {
-				continue
+	var b strings.Builder
+	for pass := range 2 {
+		// The first pass measures, the second writes: one allocation.
+		size := 0
+		for _, v := range values {
+			for part := range strings.SplitSeq(v, ";") {
+				part = strings.TrimSpace(part)
+				if part == "" {
+					continue
+				}
+				name, _, _ := strings.Cut(part, "=")
+				if samlsp.IsGatewayCookie(strings.TrimSpace(name)) {
+					continue
+				}
+				if pass == 0 {
+					size += len(part) + 2
+					continue
+				}
+				if b.Len() > 0 {
+					b.WriteString("; ")
+				}
+				b.WriteString(part)
 			}
-			name, _, _ := strings.Cut(part, "=")
-			if samlsp.IsGatewayCookie(strings.TrimSpace(name)) {
-				continue
-			}
-			kept = append(kept, part)
+		}
+		if pass == 0 {
+			b.Grow(size)
 		}
 	}
-	if len(kept) == 0 {
-		h.Del("Cookie")
-		return
-	}
-	h["Cookie"] = []string{strings.Join(kept, "; ")}
+	return b.String(), true
 }
 
 // stripGatewaySetCookies drops Set-Cookie headers from the upstream that

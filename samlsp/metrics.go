@@ -1,6 +1,8 @@
 package samlsp
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,6 +25,10 @@ type Metrics struct {
 	// sessionRejections are looked up once: Authenticate runs on every
 	// request.
 	sessionRejections map[string]prometheus.Counter
+	// sessionCacheHits and sessionCacheMisses count the session cache's
+	// lookups; cache is the cache in use, for the gauges.
+	sessionCacheHits, sessionCacheMisses prometheus.Counter
+	cache                                atomic.Pointer[sessionCache]
 }
 
 // Reasons a session cookie is not a session, the values of the reason
@@ -75,7 +81,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.sessionRejections[r] = rejections.WithLabelValues(r)
 	}
 	m.handoffs = newHandoffCounter()
-	reg.MustRegister(m.logins, m.loginStarts, m.loginDuration, m.flowDuration, m.logouts, rejections, m.handoffs)
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sso_gateway_session_cache_lookups_total",
+		Help: "Session cookies looked up in the cache of decoded sessions, by result (hit, miss). A miss decodes the cookie (HMAC, AES, JSON).",
+	}, []string{"result"})
+	m.sessionCacheHits = lookups.WithLabelValues("hit")
+	m.sessionCacheMisses = lookups.WithLabelValues("miss")
+	entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sso_gateway_session_cache_entries",
+		Help: "Decoded sessions in the session cache.",
+	}, func() float64 { n, _ := m.cache.Load().size(); return float64(n) })
+	bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sso_gateway_session_cache_bytes",
+		Help: "Memory the session cache holds, estimated: the cookie values and the decoded sessions.",
+	}, func() float64 { _, b := m.cache.Load().size(); return float64(b) })
+	reg.MustRegister(m.logins, m.loginStarts, m.loginDuration, m.flowDuration, m.logouts, rejections, m.handoffs, lookups, entries, bytes)
 	return m
 }
 

@@ -53,6 +53,12 @@ type Options struct {
 	// SessionLifetime is the longest a session lasts; the IdP's
 	// SessionNotOnOrAfter may shorten it.
 	SessionLifetime time.Duration
+	// SessionCacheEntries and SessionCacheBytes bound the cache of decoded
+	// session cookies (sessioncache.go); zero means
+	// DefaultSessionCacheEntries and DefaultSessionCacheBytes, and a
+	// negative value turns the cache off.
+	SessionCacheEntries int
+	SessionCacheBytes   int64
 	// LoginTimeout is how long a tracked AuthnRequest stays answerable;
 	// zero means DefaultLoginTimeout.
 	LoginTimeout time.Duration
@@ -98,8 +104,15 @@ type Provider struct {
 
 // settings are the session settings in force.
 type settings struct {
-	cookies         cookies
-	codec           *codec
+	cookies cookies
+	codec   *codec
+	// keys are what codec was made from, and cacheEntries and cacheBytes
+	// cache's bounds: Reconfigure keeps the cache while they and cookies
+	// stay the same.
+	keys            []SessionKey
+	cacheEntries    int
+	cacheBytes      int64
+	cache           *sessionCache // nil: none
 	sessionLifetime time.Duration
 	loginTimeout    time.Duration
 	debugTenant     string
@@ -114,7 +127,8 @@ func newSettings(o Options) (*settings, error) {
 	if o.SessionLifetime <= 0 {
 		return nil, errors.New("samlsp: session lifetime must be positive")
 	}
-	s := &settings{cookies: cookies{secure: o.Secure}, codec: codec, sessionLifetime: o.SessionLifetime, loginTimeout: o.LoginTimeout, debugTenant: o.DebugAssertionTenant, publicHost: o.PublicHost}
+	s := &settings{cookies: cookies{secure: o.Secure}, codec: codec, sessionLifetime: o.SessionLifetime, loginTimeout: o.LoginTimeout, debugTenant: o.DebugAssertionTenant, publicHost: o.PublicHost,
+		keys: cloneKeys(o.SessionKeys), cacheEntries: o.SessionCacheEntries, cacheBytes: o.SessionCacheBytes}
 	if s.loginTimeout <= 0 {
 		s.loginTimeout = DefaultLoginTimeout
 	}
@@ -137,7 +151,9 @@ func New(o Options) (*Provider, error) {
 		metrics: o.Metrics,
 		problem: o.TenantProblem,
 	}
+	st.cache = newSessionCache(st.cacheEntries, st.cacheBytes, p.metrics)
 	p.settings.Store(st)
+	p.metrics.cache.Store(st.cache)
 	if p.clock == nil {
 		p.clock = clockwork.NewRealClock()
 	}
@@ -155,16 +171,48 @@ func New(o Options) (*Provider, error) {
 }
 
 // Reconfigure applies the session settings of o (Secure, SessionKeys,
-// SessionLifetime, LoginTimeout, DebugAssertionTenant) to requests that start from now on. A
-// session or login cookie made before still decodes if its key is still
-// listed.
+// SessionLifetime, SessionCache*, LoginTimeout, DebugAssertionTenant) to
+// requests that start from now on. A session or login cookie made before
+// still decodes if its key is still listed. The decoded sessions cached so
+// far are kept only if the keys, Secure and the cache's bounds are the
+// same: with other keys every cookie is decoded again, so that one of a
+// retired key is refused.
 func (p *Provider) Reconfigure(o Options) error {
 	st, err := newSettings(o)
 	if err != nil {
 		return err
 	}
+	// Reloads are serialised by the caller; this load and the store below
+	// need not be atomic together.
+	old := p.s()
+	if old.sameCache(st) {
+		st.cache = old.cache
+	} else {
+		st.cache = newSessionCache(st.cacheEntries, st.cacheBytes, p.metrics)
+	}
 	p.settings.Store(st)
+	p.metrics.cache.Store(st.cache)
 	return nil
+}
+
+// sameCache reports whether s's session cache may serve under n: the same
+// keys, in any order (every listed key decodes), the same cookie names,
+// the same bounds.
+func (s *settings) sameCache(n *settings) bool {
+	if s.cookies != n.cookies || s.cacheEntries != n.cacheEntries || s.cacheBytes != n.cacheBytes || len(s.keys) != len(n.keys) {
+		return false
+	}
+	for _, k := range s.keys {
+		if !slices.ContainsFunc(n.keys, k.equal) {
+			return false
+		}
+	}
+	for _, k := range n.keys {
+		if !slices.ContainsFunc(s.keys, k.equal) {
+			return false
+		}
+	}
+	return true
 }
 
 // s returns the settings in force.

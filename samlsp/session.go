@@ -8,14 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	crewsaml "github.com/crewjam/saml"
 	"github.com/gorilla/securecookie"
+
+	"github.com/sso-gateway/sso-gateway/correlation"
 )
 
 // Session is a signed-in user, as held in the session cookie. It is
@@ -40,6 +46,45 @@ type Session struct {
 	// configured lifetime and the assertion's SessionNotOnOrAfter.
 	IssuedAt int64
 	Expires  int64
+
+	// memo is set on the sessions the cache shares between requests; see
+	// Memo. A copy of the struct keeps the pointer, but not its use: the
+	// memo serves only the Session it was made for.
+	memo *sessionMemo
+}
+
+// sessionMemo holds what Memo derived from one shared Session.
+type sessionMemo struct {
+	owner *Session
+	value atomic.Pointer[any]
+}
+
+// Memo returns derive(s), computed once for a Session that Authenticate
+// shares between requests (every request with the same cookie, while the
+// tenant's configuration lasts) and kept with it, in the memory the
+// session cache accounts for; for any other Session, derive runs on every
+// call. It lets the proxy render the identity headers once per session
+// rather than once per request. derive must depend on nothing but s, and
+// every caller must pass the same derive: there is one memo per session.
+// Like the Session, the result must not be modified.
+func (s *Session) Memo(derive func(*Session) any) any {
+	m := s.memo
+	if m == nil || m.owner != s {
+		return derive(s)
+	}
+	if v := m.value.Load(); v != nil {
+		return *v
+	}
+	v := derive(s)
+	// Two requests may derive at once; both results are equal, and the
+	// first stored is kept.
+	m.value.CompareAndSwap(nil, &v)
+	return *m.value.Load()
+}
+
+// share marks s as shared between requests, with a memo of its own.
+func (s *Session) share() {
+	s.memo = &sessionMemo{owner: s}
 }
 
 // wireSession is a Session as serialized: short keys, and group object IDs
@@ -95,8 +140,19 @@ func (s *Session) UnmarshalJSON(data []byte) error {
 		Groups: w.Groups, GroupsOverage: w.Overage, Headers: w.Headers, SessionIndex: w.SessionIndex,
 		IssuedAt: w.IssuedAt, Expires: w.Expires,
 	}
-	for i := 0; i < len(w.GroupGUIDs); i += 16 {
-		s.Groups = append(s.Groups, formatGUID(w.GroupGUIDs[i:i+16]))
+	if n := len(w.GroupGUIDs) / 16; n > 0 {
+		// Every GUID in one string, each group a slice of it: one
+		// allocation rather than two per group, and less for a cached
+		// session to hold.
+		all := make([]byte, 0, 36*n)
+		for i := 0; i < len(w.GroupGUIDs); i += 16 {
+			all = appendGUID(all, w.GroupGUIDs[i:i+16])
+		}
+		joined := string(all)
+		s.Groups = slices.Grow(s.Groups, n)
+		for i := range n {
+			s.Groups = append(s.Groups, joined[36*i:36*(i+1)])
+		}
 	}
 	if s.Headers == nil && w.OldHeaders != nil {
 		// A session made before the values were kept apart: the
@@ -133,8 +189,115 @@ func packGUIDs(groups []string) ([]byte, bool) {
 }
 
 func formatGUID(b []byte) string {
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return string(appendGUID(make([]byte, 0, 36), b))
+}
+
+// appendGUID appends the 16 bytes of b as a lower-case canonical GUID.
+func appendGUID(dst, b []byte) []byte {
+	dst = hex.AppendEncode(dst, b[0:4])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[4:6])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[6:8])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, b[8:10])
+	dst = append(dst, '-')
+	return hex.AppendEncode(dst, b[10:16])
+}
+
+// Authenticate returns the session in r's session cookie, if it is valid:
+// authentic, not expired, for a tenant that is still configured, and sent
+// once. Anything else (no cookie, tampered, retired key, expired, a name
+// sent twice) is simply no session. Each distinct cookie is decoded once
+// (sessioncache.go); the checks that follow run on every request. The
+// Session may be shared with other requests: it must not be modified.
+func (p *Provider) Authenticate(r *http.Request) (*Session, bool) {
+	set := p.s()
+	sc := set.cookies.scanSession(r.Header)
+	if sc.duplicated != 0 {
+		p.log.LogAttrs(r.Context(), slog.LevelInfo, "session cookie sent more than once: no session",
+			slog.String("cookies", strings.Join(set.cookies.names(sc.duplicated), ",")),
+			slog.String("correlation_id", correlation.FromContext(r.Context())))
+		return p.rejectSession(rejectDuplicate)
+	}
+	now := p.clock.Now().Unix()
+	e, reason := p.lookupSession(set, &sc, now)
+	switch {
+	case reason != "":
+		return p.rejectSession(reason)
+	case e == nil:
+		return nil, false
+	}
+	s := e.session
+	if s.Expires <= now || s.IssuedAt > now+int64(crewsaml.MaxClockSkew/time.Second) {
+		if s.Expires <= now {
+			set.cache.remove(e)
+		}
+		return p.rejectSession(rejectExpired)
+	}
+	ts := p.tenants.Load()
+	t, ok := ts.Get(s.Tenant)
+	switch {
+	case !ok:
+		return p.rejectSession(rejectTenant)
+	case !ts.servesHost(t, r, set.publicHost):
+		return p.rejectSession(rejectHost)
+	}
+	v := e.viewFor(t)
+	if v.session == nil {
+		return p.rejectSession(rejectPolicy)
+	}
+	return v.session, true
+}
+
+// lookupSession returns the decoded session of the session cookie in sc:
+// from the cache, or decoded and then cached unless expired at now. It
+// returns nil and "" when there is no complete cookie, and nil and a
+// rejection reason when the cookie does not decode or is expired.
+func (p *Provider) lookupSession(set *settings, sc *sessionCookies, now int64) (*cachedSession, string) {
+	first, n, ok := sc.split()
+	if !ok {
+		return nil, ""
+	}
+	var value string
+	if n == 1 {
+		// The common case: a substring of the Cookie header.
+		if e := set.cache.get(first); e != nil {
+			return e, ""
+		}
+		value = first
+	} else {
+		var bufp *[]byte
+		if set.cache != nil {
+			bufp = set.cache.bufs.Get().(*[]byte)
+		} else {
+			bufp = new([]byte)
+		}
+		*bufp = sc.appendValue((*bufp)[:0], first, n)
+		e := set.cache.getBytes(*bufp)
+		if e == nil {
+			value = string(*bufp)
+		}
+		if set.cache != nil {
+			set.cache.bufs.Put(bufp)
+		}
+		if e != nil {
+			return e, ""
+		}
+	}
+	s := new(Session)
+	if err := set.codec.decode(set.cookies.hostName(sessionCookie), value, s); err != nil {
+		return nil, rejectInvalid
+	}
+	if s.Expires <= now {
+		return nil, rejectExpired
+	}
+	return set.cache.add(value, s, now), ""
+}
+
+func (p *Provider) rejectSession(reason string) (*Session, bool) {
+	p.metrics.sessionRejections[reason].Inc()
+	return nil, false
 }
 
 // CookiePrefix starts every cookie the gateway sets. The upstream never sees
@@ -177,12 +340,28 @@ type SessionKey struct {
 	Hash, Block []byte
 }
 
+// equal reports whether k and o are the same key pair.
+func (k SessionKey) equal(o SessionKey) bool {
+	return bytes.Equal(k.Hash, o.Hash) && bytes.Equal(k.Block, o.Block)
+}
+
+// cloneKeys copies keys, so that a caller reusing its slices cannot change
+// what the settings were made from.
+func cloneKeys(keys []SessionKey) []SessionKey {
+	out := make([]SessionKey, len(keys))
+	for i, k := range keys {
+		out[i] = SessionKey{Hash: bytes.Clone(k.Hash), Block: bytes.Clone(k.Block)}
+	}
+	return out
+}
+
 func newCodec(keys []SessionKey) (*codec, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("samlsp: no session keys")
 	}
 	c := &codec{}
-	// One serializer for every key: its pool of deflaters is shared.
+	// One serializer for every key: its pools of deflaters and inflaters
+	// are shared.
 	ser := &compressingJSON{}
 	for _, k := range keys {
 		sc := securecookie.New(k.Hash, k.Block)
@@ -221,6 +400,10 @@ type compressingJSON struct {
 	// its session (20 groups are enough) would otherwise allocate and clear
 	// again, and leave to the collector.
 	deflaters sync.Pool // of *flate.Writer
+	// inflaters recycles what inflating a value needs: a flate reader
+	// holds some 40 KiB of tables and window, which flate.NewReader would
+	// allocate again for every deflated cookie decoded.
+	inflaters sync.Pool // of *inflater
 }
 
 // deflateLevel is BestSpeed: a session is mostly group GUIDs, packed into
@@ -229,6 +412,19 @@ type compressingJSON struct {
 // 5,000 over BestCompression's) at several times the work, and a pooled
 // writer's tables are the smallest (about 800 KB, against 1.1 MB).
 const deflateLevel = flate.BestSpeed
+
+// inflater is one reusable decompression: the flate reader (a
+// flate.Resetter), its source, and the buffer it inflates into.
+type inflater struct {
+	src bytes.Reader
+	fr  io.ReadCloser
+	lim io.LimitedReader // fr, cut at maxInflated+1
+	out bytes.Buffer
+}
+
+// maxPooledInflate is the largest output buffer put back in the pool; one
+// that grew past it (a value near maxInflated) is left to the collector.
+const maxPooledInflate = 16 << 10
 
 // compressAbove is the JSON size above which a value is deflated; small
 // values would grow, and every request would pay for inflating them.
@@ -273,7 +469,7 @@ func (c *compressingJSON) Serialize(src any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func (*compressingJSON) Deserialize(src []byte, dst any) error {
+func (c *compressingJSON) Deserialize(src []byte, dst any) error {
 	if len(src) == 0 {
 		return errors.New("samlsp: empty cookie value")
 	}
@@ -281,16 +477,39 @@ func (*compressingJSON) Deserialize(src []byte, dst any) error {
 	case 'j':
 		return json.Unmarshal(src[1:], dst)
 	case 'z':
-		data, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(src[1:])), maxInflated+1))
-		if err != nil {
+		in, _ := c.inflaters.Get().(*inflater)
+		if in == nil {
+			in = &inflater{}
+		}
+		defer c.release(in)
+		in.src.Reset(src[1:])
+		if in.fr == nil {
+			in.fr = flate.NewReader(&in.src)
+		} else if err := in.fr.(flate.Resetter).Reset(&in.src, nil); err != nil {
 			return fmt.Errorf("samlsp: inflate cookie value: %w", err)
 		}
-		if len(data) > maxInflated {
+		in.lim = io.LimitedReader{R: in.fr, N: maxInflated + 1}
+		in.out.Reset()
+		if _, err := in.out.ReadFrom(&in.lim); err != nil {
+			return fmt.Errorf("samlsp: inflate cookie value: %w", err)
+		}
+		if in.out.Len() > maxInflated {
 			return errors.New("samlsp: cookie value inflates too far")
 		}
-		return json.Unmarshal(data, dst)
+		// json.Unmarshal copies what it keeps, so the buffer may be reused.
+		return json.Unmarshal(in.out.Bytes(), dst)
 	}
 	return errors.New("samlsp: unknown cookie value encoding")
+}
+
+// release puts in back in the pool, without its reference to the cookie
+// value, unless its buffer grew large.
+func (c *compressingJSON) release(in *inflater) {
+	in.src.Reset(nil)
+	if in.out.Cap() > maxPooledInflate {
+		return
+	}
+	c.inflaters.Put(in)
 }
 
 // writeSession sets the session cookie, split into numbered cookies when
@@ -377,30 +596,57 @@ func (c cookies) scanSession(h http.Header) sessionCookies {
 	return sc
 }
 
-// value reassembles the session cookie, or returns "" when it is absent
-// or incomplete. It does not look at duplicates.
-func (sc *sessionCookies) value() string {
+// split returns the first piece of the session cookie's value, without
+// its "<n>~" when it is chunked, and the number of pieces n; ok is false
+// when the cookie is absent or incomplete. It does not look at
+// duplicates.
+func (sc *sessionCookies) split() (first string, n int, ok bool) {
 	if sc.valid&1 == 0 {
-		return ""
+		return "", 0, false
 	}
 	count, rest, chunked := strings.Cut(sc.pieces[0], "~")
 	if !chunked {
-		return sc.pieces[0]
+		return sc.pieces[0], 1, true
 	}
 	n, err := strconv.Atoi(count)
 	if err != nil || n < 2 || n > maxSessionChunks {
-		return ""
+		return "", 0, false
 	}
-	size := len(rest)
 	for i := 1; i < n; i++ {
 		if sc.valid&(1<<i) == 0 {
-			return ""
+			return "", 0, false
 		}
+	}
+	return rest, n, true
+}
+
+// appendValue appends to dst the value of a session cookie of n pieces
+// whose first is first, as split returned them.
+func (sc *sessionCookies) appendValue(dst []byte, first string, n int) []byte {
+	dst = append(dst, first...)
+	for i := 1; i < n; i++ {
+		dst = append(dst, sc.pieces[i]...)
+	}
+	return dst
+}
+
+// value reassembles the session cookie, or returns "" when it is absent
+// or incomplete. It does not look at duplicates.
+func (sc *sessionCookies) value() string {
+	first, n, ok := sc.split()
+	switch {
+	case !ok:
+		return ""
+	case n == 1:
+		return first
+	}
+	size := len(first)
+	for i := 1; i < n; i++ {
 		size += len(sc.pieces[i])
 	}
 	var b strings.Builder
 	b.Grow(size)
-	b.WriteString(rest)
+	b.WriteString(first)
 	for i := 1; i < n; i++ {
 		b.WriteString(sc.pieces[i])
 	}

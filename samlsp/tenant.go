@@ -129,9 +129,13 @@ type tenantState struct {
 // OwnPath reports whether r is for one of the gateway's SAML endpoints. It
 // matches the decoded and the escaped path, so that
 // "/auth/api/v1/%73aml/..." cannot slip past to the upstream as something
-// the gateway would have answered.
+// the gateway would have answered. Without a RawPath the escaped path is
+// the decoded one with some bytes escaped, and PathPrefix has none that
+// are: it starts the one exactly when it starts the other, and is not
+// built (which allocates) on every request.
 func OwnPath(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, PathPrefix) || strings.HasPrefix(r.URL.EscapedPath(), PathPrefix)
+	return strings.HasPrefix(r.URL.Path, PathPrefix) ||
+		r.URL.RawPath != "" && strings.HasPrefix(r.URL.EscapedPath(), PathPrefix)
 }
 
 // noNetwork is the HTTP client of every crewjam ServiceProvider: the

@@ -18,6 +18,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/demo"
 	"github.com/sso-gateway/sso-gateway/gateway"
 	"github.com/sso-gateway/sso-gateway/internal/buildinfo"
+	"github.com/sso-gateway/sso-gateway/internal/gctune"
 	"github.com/sso-gateway/sso-gateway/internal/logging"
 )
 
@@ -30,7 +31,15 @@ func serve(ctx context.Context, path string, _, stderr io.Writer) error {
 		config.WriteProblems(stderr, path, err)
 		return errReported
 	}
-	log := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
+	// The access log's lines wait up to DefaultFlushInterval to be
+	// written in batches; every other line goes out at once, after them.
+	// Close writes what waits once everything has drained, and whatever
+	// comes later at once.
+	out := logging.NewOutput(stderr, logging.DefaultFlushInterval)
+	defer out.Close()
+	log := logging.New(out, cfg.Log.Level, cfg.Log.Format)
+	gc := gctune.Apply(gctune.Options{GOGC: cfg.GC.GOGC, MemoryLimitRatio: cfg.GC.MemoryLimitRatio})
+	log.LogAttrs(ctx, slog.LevelInfo, "garbage collector", gc.LogAttrs()...)
 	gw, err := gateway.Build(ctx, cfg, gateway.Deps{
 		Logger:   log,
 		Registry: prometheus.NewRegistry(),

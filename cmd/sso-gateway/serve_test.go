@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sso-gateway/sso-gateway/internal/gctune"
 	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
 )
 
@@ -114,5 +117,108 @@ func TestServeAddressInUse(t *testing.T) {
 				t.Errorf("last log line: got %v, want msg %q with error %q", last, "stopped", want)
 			}
 		})
+	}
+}
+
+// TestServeKeepsAccessLines: the access log's lines, which wait to be
+// written in batches, are all written at a graceful stop, before
+// "stopped".
+func TestServeKeepsAccessLines(t *testing.T) {
+	t.Parallel()
+	cfgFile := serveConfig(t, "127.0.0.1:0", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncbuf.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-config", cfgFile}, &syncbuf.Buffer{}, &stderr) }()
+	var public string
+	for deadline := time.Now().Add(20 * time.Second); public == ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
+		for l := range strings.Lines(stderr.String()) {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "serving" {
+				public, _ = m["public"].(string)
+			}
+		}
+	}
+	const requests = 20
+	client := &http.Client{Timeout: 10 * time.Second}
+	for i := range requests {
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/doc/%d", public, i), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "127.0.0.1:8080"
+		req.Header.Set("Accept", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("got %s, want 401", resp.Status)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: got %v, want nil", err)
+	}
+	lines := logLines(t, stderr.String())
+	seen := 0
+	for i, l := range lines {
+		switch l["msg"] {
+		case "request":
+			seen++
+		case "stopped":
+			if i != len(lines)-1 {
+				t.Errorf("lines after stopped: %v", lines[i+1:])
+			}
+		}
+	}
+	if seen != requests {
+		t.Errorf("got %d access lines, want %d:\n%s", seen, requests, stderr.String())
+	}
+}
+
+// TestServeLogsGCSettings: serve logs the garbage collector's settings in
+// effect, and where each came from, before it serves.
+func TestServeLogsGCSettings(t *testing.T) {
+	t.Parallel()
+	cfgFile := serveConfig(t, "127.0.0.1:0", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stderr syncbuf.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-config", cfgFile}, &syncbuf.Buffer{}, &stderr) }()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stderr.String(), `"msg":"serving"`); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: got %v, want nil", err)
+	}
+	var gc map[string]any
+	for _, l := range logLines(t, stderr.String()) {
+		if l["msg"] == "garbage collector" {
+			gc = l
+		}
+		if l["msg"] == "serving" && gc == nil {
+			t.Fatal(`"serving" came before "garbage collector"`)
+		}
+	}
+	if gc == nil {
+		t.Fatalf("no garbage collector line:\n%s", stderr.String())
+	}
+	wantGOGC, wantFrom := float64(gctune.DefaultGOGC), gctune.SourceConfig
+	if _, ok := os.LookupEnv("GOGC"); ok {
+		wantGOGC, wantFrom = gc["gogc"].(float64), gctune.SourceEnvironment
+	}
+	if gc["gogc"] != wantGOGC || gc["gogc_from"] != wantFrom {
+		t.Errorf("got gogc %v from %v, want %v from %v", gc["gogc"], gc["gogc_from"], wantGOGC, wantFrom)
+	}
+	if from, _ := gc["memory_limit_from"].(string); from == "" {
+		t.Errorf("no memory_limit_from in %v", gc)
 	}
 }
