@@ -97,7 +97,7 @@ func TestShortRun(t *testing.T) {
 
 	tools := findTools()
 	want := map[string]bool{
-		rowDirect: true, rowBare: true, rowGateway: true, rowGateway150: true, rowGatewayRotation: true,
+		rowDirect: true, rowBare: true, rowBare150: true, rowGateway: true, rowGateway150: true, rowGatewayRotation: true,
 		rowLoginMemory: true, rowLoginRedis: true,
 		rowDownloadGateway: true, rowUploadGateway: true, rowDownloadBare: true, rowUploadBare: true,
 	}

@@ -29,6 +29,7 @@ import (
 const (
 	rowDirect          = "direct"
 	rowBare            = "bare"
+	rowBare150         = "bare-150"
 	rowNginx           = "nginx"
 	rowMellon          = "mellon"
 	rowGateway         = "gateway"
@@ -52,7 +53,7 @@ var sections = []struct {
 	name string
 	rows []string
 }{
-	{"proxy", []string{rowDirect, rowBare, rowNginx, rowMellon, rowGateway, rowGateway150, rowGatewayRotation}},
+	{"proxy", []string{rowDirect, rowBare, rowBare150, rowNginx, rowMellon, rowGateway, rowGateway150, rowGatewayRotation}},
 	{"logins", []string{rowLoginMemory, rowLoginRedis, rowLoginMellon}},
 	{"streams", []string{rowDownloadGateway, rowDownloadNginx, rowDownloadBare, rowUploadGateway, rowUploadNginx, rowUploadBare}},
 }
@@ -65,8 +66,8 @@ type Options struct {
 	// Duration is how long each proxying row is measured in each round,
 	// after Warmup.
 	Duration, Warmup time.Duration
-	// Rounds is how many times the proxying rows run, interleaved; each
-	// row reports its medians.
+	// Rounds is how many times the proxying and login rows run,
+	// interleaved; each row reports its medians.
 	Rounds int
 	// Connections is the client's concurrency; Threads is wrk's -t.
 	Connections, Threads int
@@ -212,7 +213,7 @@ Flags:
 	fs.BoolVar(&o.Short, "short", false, "a few seconds per row, 500 sessions and logins, 64 MiB streams (for CI)")
 	fs.DurationVar(&o.Duration, "duration", 0, "measurement per proxying row and round (default 10s, or 2s with -short)")
 	fs.DurationVar(&o.Warmup, "warmup", 0, "warm-up before each measurement (default 2s, or 1s with -short)")
-	fs.IntVar(&o.Rounds, "rounds", 0, "rounds of the proxying rows, interleaved; medians are reported (default 3, or 1 with -short)")
+	fs.IntVar(&o.Rounds, "rounds", 0, "rounds of the proxying and login rows, interleaved; medians are reported (default 3, or 1 with -short)")
 	fs.IntVar(&o.Connections, "connections", 32, "concurrent connections of the client")
 	fs.IntVar(&o.Threads, "threads", 2, "wrk threads")
 	fs.StringVar(&rows, "rows", "all", "rows or sections to run, comma-separated")

@@ -5,48 +5,99 @@ import (
 	"time"
 )
 
-// loginWarmup is how many logins each login row posts before its clock
-// starts: the first ones pay for connections and lazy initialisation.
-const loginWarmup = 2 * loginPosters
+// loginWarmup is how many logins each login target posts before any
+// clock starts: the first ones pay for connections, lazy initialisation
+// and the heap's growth to its working size, which would otherwise weigh
+// on the first target measured.
+func loginWarmup(logins int) int { return max(8*loginPosters, logins/8) }
+
+// loginTarget is one server whose logins are measured.
+type loginTarget struct {
+	id, name            string
+	server, extra       *process // extra: Redis, whose CPU is reported apart
+	acs, host, cookie   string
+	warm                []string   // posted before the rounds
+	rounds              [][]string // distinct forms for each round
+	perSec, cpu, extras []float64  // per round
+}
 
 // loginRows measures logins per second: the gateway with the in-memory
-// replay cache, with the Redis one, and mellon. Each gateway is fresh.
-// Every response is signed before the clock starts.
+// replay cache, with the Redis one, and mellon. Every response is signed
+// before any clock starts, every target is warmed up, and then the
+// targets take turns for Options.Rounds rounds, so that a busy moment of
+// the shared machine does not fall on one of them; medians are reported.
 func (r *runner) loginRows(ctx context.Context, rep *Report) error {
-	var rows []LoginRow
+	rounds := max(r.o.Rounds, 1)
+	var targets []*loginTarget
 	if r.o.runs(rowLoginMemory) {
-		row, err := r.gatewayLogins(ctx, rowLoginMemory, "gateway, in-memory replay cache", "")
+		gw, err := startGateway(ctx, r.sup, r.gatewayBin, "gateway-"+rowLoginMemory, r.files, r.upstreamAddr, "")
 		if err != nil {
 			return err
 		}
-		rows = append(rows, row)
+		defer gw.kill()
+		targets = append(targets, &loginTarget{id: rowLoginMemory, name: "gateway, in-memory replay cache",
+			server: gw.process, acs: "http://" + gw.addr + gatewayACSPath, host: gatewayHost, cookie: gatewayCookie})
 	}
 	if r.o.runs(rowLoginRedis) {
 		redis, url, err := startRedis(ctx, r.sup, r.tools.redis)
 		if err != nil {
 			return err
 		}
-		row, err := r.gatewayLogins(ctx, rowLoginRedis, "gateway, Redis replay cache", url, redis)
+		defer redis.kill()
+		gw, err := startGateway(ctx, r.sup, r.gatewayBin, "gateway-"+rowLoginRedis, r.files, r.upstreamAddr, url)
 		if err != nil {
 			return err
 		}
-		redis.kill()
-		rows = append(rows, row)
+		defer gw.kill()
+		targets = append(targets, &loginTarget{id: rowLoginRedis, name: "gateway, Redis replay cache",
+			server: gw.process, extra: redis, acs: "http://" + gw.addr + gatewayACSPath, host: gatewayHost, cookie: gatewayCookie})
 	}
 	if r.o.runs(rowLoginMellon) && r.tools.apacheModules != "" {
 		if err := r.startMellon(ctx); err != nil {
 			return err
 		}
-		r.logf("signing %d responses for mellon", r.o.Logins+loginWarmup)
-		forms, err := r.mellonForms(ctx, r.o.Logins+loginWarmup, referenceGroups)
+		targets = append(targets, &loginTarget{id: rowLoginMellon, name: "Apache + mod_auth_mellon",
+			server: r.mellon.process, acs: r.mellon.acs(), host: r.mellon.host(), cookie: mellonCookie})
+	}
+	warm := loginWarmup(r.o.Logins)
+	for _, t := range targets {
+		n := warm + rounds*r.o.Logins
+		r.logf("signing %d responses for %s", n, t.name)
+		var forms []string
+		var err error
+		if t.id == rowLoginMellon {
+			forms, err = r.mellonForms(ctx, n, referenceGroups)
+		} else {
+			forms, err = r.gatewayForms(ctx, n, referenceGroups)
+		}
 		if err != nil {
 			return err
 		}
-		row, err := r.loginRow(ctx, rowLoginMellon, "Apache + mod_auth_mellon", r.mellon.process, nil,
-			r.mellon.acs(), r.mellon.host(), mellonCookie, forms)
-		if err != nil {
-			return err
+		t.warm, forms = forms[:warm], forms[warm:]
+		for range rounds {
+			t.rounds, forms = append(t.rounds, forms[:r.o.Logins]), forms[r.o.Logins:]
 		}
+	}
+	for _, t := range targets {
+		if _, err := loginAll(ctx, r.browser, t.acs, t.host, t.cookie, t.warm); err != nil {
+			return t.server.failed(err)
+		}
+	}
+	for round := range rounds {
+		for _, t := range targets {
+			if err := r.loginRound(ctx, t, t.rounds[round]); err != nil {
+				return err
+			}
+		}
+	}
+	var rows []LoginRow
+	for _, t := range targets {
+		row := LoginRow{ID: t.id, Name: t.name, Logins: r.o.Logins,
+			LoginsPerSec: median(t.perSec), CPUPerLoginMs: median(t.cpu)}
+		if t.extra != nil {
+			row.RedisCPUPerLoginMs = median(t.extras)
+		}
+		r.logf("logins: %-38s %5.0f logins/s, CPU/login %.2f ms (median of %d)", t.name, row.LoginsPerSec, row.CPUPerLoginMs, rounds)
 		rows = append(rows, row)
 	}
 	fillLoginRatios(rows)
@@ -54,59 +105,29 @@ func (r *runner) loginRows(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// gatewayLogins starts a gateway (with the Redis replay cache at redisURL,
-// if not ""), and measures its logins; redis, if given, is the Redis
-// server whose CPU is reported apart.
-func (r *runner) gatewayLogins(ctx context.Context, id, name, redisURL string, redis ...*process) (LoginRow, error) {
-	gw, err := startGateway(ctx, r.sup, r.gatewayBin, "gateway-"+id, r.files, r.upstreamAddr, redisURL)
-	if err != nil {
-		return LoginRow{}, err
-	}
-	defer gw.kill()
-	r.logf("signing %d responses for %s", r.o.Logins+loginWarmup, name)
-	forms, err := r.gatewayForms(ctx, r.o.Logins+loginWarmup, referenceGroups)
-	if err != nil {
-		return LoginRow{}, err
-	}
-	var extra *process
-	if len(redis) > 0 {
-		extra = redis[0]
-	}
-	return r.loginRow(ctx, id, name, gw.process, extra, "http://"+gw.addr+gatewayACSPath, gatewayHost, gatewayCookie, forms)
-}
-
-// loginRow posts forms (the first loginWarmup before the clock starts) to
-// the ACS at acs, loginPosters at a time; each must sign a user in. It
-// reports the logins per second and server's CPU per login (and extra's,
-// if not nil, apart).
-func (r *runner) loginRow(ctx context.Context, id, name string, server, extra *process, acs, host, cookie string, forms []string) (LoginRow, error) {
-	warm, forms := forms[:loginWarmup], forms[loginWarmup:]
-	if _, err := loginAll(ctx, r.browser, acs, host, cookie, warm); err != nil {
-		return LoginRow{}, server.failed(err)
-	}
-	pids := []int{server.pid()}
-	if extra != nil {
-		pids = append(pids, extra.pid())
+// loginRound posts forms to t's ACS, loginPosters at a time; each must sign
+// a user in. It records the logins per second and the server's CPU per
+// login (and extra's, apart).
+func (r *runner) loginRound(ctx context.Context, t *loginTarget, forms []string) error {
+	pids := []int{t.server.pid()}
+	if t.extra != nil {
+		pids = append(pids, t.extra.pid())
 	}
 	wall, cpu, err := r.elapsed(pids, func() error {
-		_, err := loginAll(ctx, r.browser, acs, host, cookie, forms)
+		_, err := loginAll(ctx, r.browser, t.acs, t.host, t.cookie, forms)
 		return err
 	})
 	if err != nil {
-		return LoginRow{}, server.failed(err)
+		return t.server.failed(err)
 	}
-	server.clearLog()
+	t.server.clearLog()
 	n := len(forms)
-	row := LoginRow{
-		ID: id, Name: name, Logins: n,
-		LoginsPerSec:  float64(n) / wall.Seconds(),
-		CPUPerLoginMs: perLoginMs(cpu[0], n),
+	t.perSec = append(t.perSec, float64(n)/wall.Seconds())
+	t.cpu = append(t.cpu, perLoginMs(cpu[0], n))
+	if t.extra != nil {
+		t.extras = append(t.extras, perLoginMs(cpu[1], n))
 	}
-	if extra != nil {
-		row.RedisCPUPerLoginMs = perLoginMs(cpu[1], n)
-	}
-	r.logf("logins: %-38s %5.0f logins/s, CPU/login %.2f ms", name, row.LoginsPerSec, row.CPUPerLoginMs)
-	return row, nil
+	return nil
 }
 
 func perLoginMs(cpu time.Duration, n int) float64 {

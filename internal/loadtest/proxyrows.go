@@ -77,21 +77,29 @@ func proxyRow(id, name string, ms []proxyMeasure) ProxyRow {
 }
 
 // fillProxyRatios sets every row's ratios to the bare proxy's and mellon's
-// rows, when they are there.
+// rows, when they are there. The 150-group gateway row is held against
+// the bare proxy sent the same 150-group cookie, when that row ran: a
+// 5 KB cookie costs any proxy that reads and forwards it.
 func fillProxyRatios(rows []ProxyRow) {
-	var bare, mellon *ProxyRow
+	var bare, bare150, mellon *ProxyRow
 	for i := range rows {
 		switch rows[i].ID {
 		case rowBare:
 			bare = &rows[i]
+		case rowBare150:
+			bare150 = &rows[i]
 		case rowMellon:
 			mellon = &rows[i]
 		}
 	}
 	for i := range rows {
 		p := &rows[i]
-		if bare != nil {
-			p.VsBare = Ratios{ratio(p.ReqPerSec, bare.ReqPerSec), ratio(p.P99us, bare.P99us), ratio(p.CPUPerReqUs, bare.CPUPerReqUs)}
+		base := bare
+		if p.ID == rowGateway150 && bare150 != nil {
+			base = bare150
+		}
+		if base != nil {
+			p.VsBare = Ratios{ratio(p.ReqPerSec, base.ReqPerSec), ratio(p.P99us, base.P99us), ratio(p.CPUPerReqUs, base.CPUPerReqUs)}
 		}
 		if mellon != nil {
 			p.VsMellon = Ratios{ratio(p.ReqPerSec, mellon.ReqPerSec), ratio(p.P99us, mellon.P99us), ratio(p.CPUPerReqUs, mellon.CPUPerReqUs)}
@@ -116,18 +124,20 @@ func median(xs []float64) float64 {
 // proxySubjects starts the servers of the selected rows and signs in to
 // those that need a session. Every row sends the same request head: the
 // rows without sessions of their own carry the gateway's 20-group session
-// cookie, as a browser would, so that each server parses the same bytes.
+// cookie, as a browser would, so that each server parses the same bytes;
+// the bare proxy also runs with the 150-group one, the baseline of the
+// 150-group gateway row.
 func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 	var gw *gatewayProc
 	var ref, big string
 	var rotation []string
-	if r.o.runsAny(rowDirect, rowBare, rowNginx, rowGateway, rowGateway150, rowGatewayRotation) {
+	if r.o.runsAny(rowDirect, rowBare, rowBare150, rowNginx, rowGateway, rowGateway150, rowGatewayRotation) {
 		var err error
 		if gw, err = startGateway(ctx, r.sup, r.gatewayBin, "gateway", r.files, r.upstreamAddr, ""); err != nil {
 			return nil, err
 		}
 		n := 1
-		if r.o.runs(rowGateway150) {
+		if r.o.runsAny(rowGateway150, rowBare150) {
 			n++
 		}
 		r.logf("signing in to the gateway: %d session(s)", n)
@@ -136,7 +146,7 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 			return nil, err
 		}
 		ref = sessions[0]
-		if r.o.runs(rowGateway150) {
+		if r.o.runsAny(rowGateway150, rowBare150) {
 			s, err := r.gatewaySessions(ctx, gw, 1, maxGroups)
 			if err != nil {
 				return nil, err
@@ -163,6 +173,12 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 			return nil, err
 		}
 		add(rowBare, "bare httputil.ReverseProxy", r.bareAddr, r.bare, nil, ref)
+	}
+	if r.o.runs(rowBare150) {
+		if err := r.startBare(ctx); err != nil {
+			return nil, err
+		}
+		add(rowBare150, "bare httputil.ReverseProxy, 150-group cookie", r.bareAddr, r.bare, nil, big)
 	}
 	if r.o.runs(rowNginx) && r.tools.nginx != "" {
 		if err := r.startNginx(ctx); err != nil {
