@@ -28,11 +28,13 @@ package httpguard
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -615,12 +617,38 @@ func field(l []byte) ([]byte, []byte, error) {
 	if !token(name) {
 		return nil, nil, syntaxErr("invalid field name %q", name)
 	}
-	for _, ch := range value {
-		if ch < ' ' && ch != '\t' || ch == 0x7f {
-			return nil, nil, syntaxErr("control character in field %q", name)
-		}
+	if !visible(value) {
+		return nil, nil, syntaxErr("control character in field %q", name)
 	}
 	return name, bytes.Trim(value, " \t"), nil
+}
+
+// visible reports whether b holds no control character but HTAB, and no
+// DEL: what a field value may hold. A session cookie makes field values of
+// kilobytes on every request, so the check reads eight bytes at a time
+// and looks at single bytes only in a word that may hold one.
+func visible(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		del := x ^ (ones * 0x7f)
+		// A byte below 0x20, or a byte equal to 0x7f; exact for "any
+		// byte", which is all that is asked (bit tricks: hasless, haszero).
+		if ((x-ones*0x20)&^x|(del-ones)&^del)&highs != 0 && !visibleBytes(b[:8]) {
+			return false
+		}
+		b = b[8:]
+	}
+	return visibleBytes(b)
+}
+
+func visibleBytes(b []byte) bool {
+	for _, ch := range b {
+		if ch < ' ' && ch != '\t' || ch == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // chunkSize parses "1*HEXDIG [ chunk-ext ]".
@@ -628,10 +656,8 @@ func chunkSize(l []byte) (int64, error) {
 	hex := l
 	if i := bytes.IndexByte(l, ';'); i >= 0 {
 		hex = l[:i]
-		for _, ch := range l[i:] {
-			if ch < ' ' && ch != '\t' || ch == 0x7f {
-				return 0, errors.New("control character in a chunk extension")
-			}
+		if !visibleBytes(l[i:]) {
+			return 0, errors.New("control character in a chunk extension")
 		}
 	}
 	if len(hex) == 0 || len(hex) > 15 {
@@ -670,13 +696,21 @@ func digits(b []byte) bool {
 // token reports whether b is an RFC 9110 token.
 func token(b []byte) bool {
 	for _, ch := range b {
-		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' ||
-			bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), ch) >= 0) {
+		if !tchar[ch] {
 			return false
 		}
 	}
 	return len(b) > 0
 }
+
+// tchar marks the bytes of a token (RFC 9110 §5.6.2).
+var tchar = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", byte(c)) >= 0
+	}
+	return t
+}()
 
 // hasToken reports whether a comma-separated field value lists tok.
 func hasToken(value []byte, tok string) bool {
