@@ -105,7 +105,7 @@ func TestShortRun(t *testing.T) {
 		want[rowNginx], want[rowDownloadNginx], want[rowUploadNginx] = true, true, true
 	}
 	if tools.apacheModules != "" {
-		want[rowMellon], want[rowLoginMellon] = true, true
+		want[rowMellon], want[rowMellon150], want[rowLoginMellon] = true, true, true
 	}
 	got := map[string]bool{}
 	for _, p := range rep.Proxy {

@@ -32,6 +32,7 @@ const (
 	rowBare150         = "bare-150"
 	rowNginx           = "nginx"
 	rowMellon          = "mellon"
+	rowMellon150       = "mellon-150"
 	rowGateway         = "gateway"
 	rowGateway150      = "gateway-150"
 	rowGatewayRotation = "gateway-rotation"
@@ -53,7 +54,7 @@ var sections = []struct {
 	name string
 	rows []string
 }{
-	{"proxy", []string{rowDirect, rowBare, rowBare150, rowNginx, rowMellon, rowGateway, rowGateway150, rowGatewayRotation}},
+	{"proxy", []string{rowDirect, rowBare, rowBare150, rowNginx, rowMellon, rowMellon150, rowGateway, rowGateway150, rowGatewayRotation}},
 	{"logins", []string{rowLoginMemory, rowLoginRedis, rowLoginMellon}},
 	{"streams", []string{rowDownloadGateway, rowDownloadNginx, rowDownloadBare, rowUploadGateway, rowUploadNginx, rowUploadBare}},
 }

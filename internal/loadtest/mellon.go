@@ -24,7 +24,8 @@ var apacheModules = []string{"mpm_event", "authn_core", "authz_core", "authz_use
 
 // apacheConfig is Apache with mod_auth_mellon as the SAML SP in front of
 // the upstream (mod_proxy), as the issue compares: every path needs a
-// mellon session, whose NameID goes upstream as X-Remote-User. Like nginx
+// mellon session, whose identity goes upstream as the gateway sends it
+// (X-Remote-User, -Email, -Name, -Groups, -Tenant). Like nginx
 // it is set up to be at its best: no limit on requests per connection (100
 // by default, after which the client reconnects), mellon's session cache
 // at its default size (100 sessions, the least recently used evicted).
@@ -60,7 +61,17 @@ DocumentRoot {{.Dir}}
     MellonSPCertFile {{.Dir}}/sp.crt
     MellonSPMetadataFile {{.Dir}}/sp.xml
     MellonIdPMetadataFile {{.Dir}}/idp.xml
+    # The identity the gateway sends upstream, so that both do the same
+    # work: every value of a multi-valued claim joined by commas.
+    MellonMergeEnvVars On ","
+    MellonSetEnvNoPrefix REMOTE_EMAIL "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+    MellonSetEnvNoPrefix REMOTE_NAME "http://schemas.microsoft.com/identity/claims/displayname"
+    MellonSetEnvNoPrefix REMOTE_GROUPS "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups"
     RequestHeader set X-Remote-User "%{MELLON_NAME_ID}e"
+    RequestHeader set X-Remote-Email "%{REMOTE_EMAIL}e"
+    RequestHeader set X-Remote-Name "%{REMOTE_NAME}e"
+    RequestHeader set X-Remote-Groups "%{REMOTE_GROUPS}e"
+    RequestHeader set X-Remote-Tenant "contoso"
 </Location>
 ProxyPass /mellon/ !
 ProxyPass / http://{{.Upstream}}/

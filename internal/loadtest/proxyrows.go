@@ -78,10 +78,11 @@ func proxyRow(id, name string, ms []proxyMeasure) ProxyRow {
 
 // fillProxyRatios sets every row's ratios to the bare proxy's and mellon's
 // rows, when they are there. The 150-group gateway row is held against
-// the bare proxy sent the same 150-group cookie, when that row ran: a
-// 5 KB cookie costs any proxy that reads and forwards it.
+// the bare proxy sent the same 150-group cookie and mellon with a
+// 150-group session, when those rows ran: a 5 KB cookie, and 5 KB of
+// groups sent upstream, cost any proxy.
 func fillProxyRatios(rows []ProxyRow) {
-	var bare, bare150, mellon *ProxyRow
+	var bare, bare150, mellon, mellon150 *ProxyRow
 	for i := range rows {
 		switch rows[i].ID {
 		case rowBare:
@@ -90,13 +91,20 @@ func fillProxyRatios(rows []ProxyRow) {
 			bare150 = &rows[i]
 		case rowMellon:
 			mellon = &rows[i]
+		case rowMellon150:
+			mellon150 = &rows[i]
 		}
 	}
 	for i := range rows {
 		p := &rows[i]
-		base := bare
-		if p.ID == rowGateway150 && bare150 != nil {
-			base = bare150
+		base, mellon := bare, mellon
+		if p.ID == rowGateway150 {
+			if bare150 != nil {
+				base = bare150
+			}
+			if mellon150 != nil {
+				mellon = mellon150
+			}
 		}
 		if base != nil {
 			p.VsBare = Ratios{ratio(p.ReqPerSec, base.ReqPerSec), ratio(p.P99us, base.P99us), ratio(p.CPUPerReqUs, base.CPUPerReqUs)}
@@ -186,11 +194,20 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 		}
 		add(rowNginx, "nginx proxy_pass", r.nginxAddr, r.nginx, nil, ref)
 	}
-	if r.o.runs(rowMellon) && r.tools.apacheModules != "" {
+	for _, m := range []struct {
+		id, name string
+		groups   int
+	}{
+		{rowMellon, "Apache + mod_auth_mellon, 20 groups", referenceGroups},
+		{rowMellon150, "Apache + mod_auth_mellon, 150 groups", maxGroups},
+	} {
+		if !r.o.runs(m.id) || r.tools.apacheModules == "" {
+			continue
+		}
 		if err := r.startMellon(ctx); err != nil {
 			return nil, err
 		}
-		forms, err := r.mellonForms(ctx, 1, referenceGroups)
+		forms, err := r.mellonForms(ctx, 1, m.groups)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +218,7 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 		if err := checkPage(ctx, r.browser, r.mellon.addr, r.mellon.host(), cookie); err != nil {
 			return nil, r.mellon.failed(fmt.Errorf("mellon: %w", err))
 		}
-		subjects = append(subjects, proxySubject{id: rowMellon, name: "Apache + mod_auth_mellon, 20 groups", server: r.mellon.process,
+		subjects = append(subjects, proxySubject{id: m.id, name: m.name, server: r.mellon.process,
 			target: target{addr: r.mellon.addr, host: r.mellon.host(), path: pagePath, cookies: []string{cookie}}})
 	}
 	if r.o.runs(rowGateway) {
