@@ -14,7 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sso-gateway/sso-gateway/config"
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // fixture is a folder holding every file the test configs name: key pairs,
@@ -62,7 +62,7 @@ func newFixture(t *testing.T) *fixture {
 		key, cert := samltest.NewKeyPair(t, kp.name, kp.bits, now.Add(-time.Hour), now.AddDate(1, 0, 0))
 		samltest.WriteKeyPairPEM(t, dir, kp.name, key, cert)
 	}
-	writeFile(t, filepath.Join(dir, metadataFile), samltest.NewIdP(t).MetadataXML())
+	writeFile(t, filepath.Join(dir, metadataFile), samltest.NewIDP(t).MetadataXML())
 	writeFile(t, filepath.Join(dir, hashKeyFile), []byte(b64(hashKey)+"\n"))
 	writeFile(t, filepath.Join(dir, blockKeyFile), []byte(b64(blockKey)+"\n"))
 	writeFile(t, filepath.Join(dir, shortKeyFile), []byte(b64n(31)))

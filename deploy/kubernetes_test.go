@@ -2193,7 +2193,7 @@ func TestK8sDockerignore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(inputs, "cmd/sso-gateway/main.go") || !slices.ContainsFunc(inputs, func(f string) bool { return strings.HasPrefix(f, "page/templates/") }) {
+	if !slices.Contains(inputs, "cmd/sso-gateway/main.go") || !slices.ContainsFunc(inputs, func(f string) bool { return strings.HasPrefix(f, "internal/page/templates/") }) {
 		t.Fatalf("build inputs %q lack the command or the embedded templates", inputs)
 	}
 	data, err := os.ReadFile(k8sIgnoreFile)
@@ -2205,7 +2205,7 @@ func TestK8sDockerignore(t *testing.T) {
 	}
 
 	for _, tc := range []struct{ name, edit, want string }{
-		{"templates left out", string(data) + "page/templates\n", "page/templates/"},
+		{"templates left out", string(data) + "internal/page/templates\n", "internal/page/templates/"},
 		{"sources left out", string(data) + "**/*.go\n", "cmd/sso-gateway/main.go is needed"},
 		{"go.sum left out", string(data) + "go.sum\n", "go.sum is needed"},
 		{"history sent", strings.Replace(string(data), "\n.git\n", "\n", 1), ".git/HEAD is sent"},

@@ -53,10 +53,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/sso-gateway/sso-gateway/config"
-	"github.com/sso-gateway/sso-gateway/gateway"
-	"github.com/sso-gateway/sso-gateway/internal/redistest"
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/gateway"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/redistest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -776,7 +776,7 @@ type obsGateway struct {
 	gw      *gateway.Gateway
 	cfgYAML []byte
 	dir     string
-	acmeIdP *samltest.IdP
+	acmeIDP *samltest.IDP
 }
 
 const obsSessionCookie = "__Host-ssogw_session"
@@ -787,7 +787,7 @@ func obsNewGateway(t *testing.T) *obsGateway {
 		io.WriteString(w, "document "+r.Header.Get("X-Remote-User"))
 	}))
 	t.Cleanup(upstream.Close)
-	acme, globex := samltest.NewIdP(t), samltest.NewIdP(t)
+	acme, globex := samltest.NewIDP(t), samltest.NewIDP(t)
 	metadataServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/samlmetadata+xml")
 		w.Write(globex.MetadataXML())
@@ -826,7 +826,7 @@ tenants:
 	if err := os.WriteFile(filepath.Join(dir, "config.yaml"), cfgYAML, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := &obsGateway{cfgYAML: cfgYAML, dir: dir, acmeIdP: acme}
+	g := &obsGateway{cfgYAML: cfgYAML, dir: dir, acmeIDP: acme}
 	gw, err := gateway.Build(t.Context(), g.config(t), gateway.Deps{
 		Registry:       prometheus.NewRegistry(),
 		Version:        "test",
@@ -922,7 +922,7 @@ func (g *obsGateway) exercise(t *testing.T) {
 	}
 
 	// IdP-initiated login (My Apps).
-	rec := g.postACS("acme", g.acmeIdP.PostForm(t, response(""), ""))
+	rec := g.postACS("acme", g.acmeIDP.PostForm(t, response(""), ""))
 	session := obsSession(rec)
 	if session == nil {
 		t.Fatalf("IdP-initiated login: got %d: %s", rec.Code, rec.Body)
@@ -931,7 +931,7 @@ func (g *obsGateway) exercise(t *testing.T) {
 	// A failed login: the response is for another application.
 	wrong := response("")
 	wrong.Audience = "https://elsewhere.example.com/"
-	if rec := g.postACS("acme", g.acmeIdP.PostForm(t, wrong, "")); rec.Code < 400 || obsSession(rec) != nil {
+	if rec := g.postACS("acme", g.acmeIDP.PostForm(t, wrong, "")); rec.Code < 400 || obsSession(rec) != nil {
 		t.Fatalf("login with a wrong audience: got %d, want it refused", rec.Code)
 	}
 
@@ -945,7 +945,7 @@ func (g *obsGateway) exercise(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := obsAuthnRequestID(t, loc.Query().Get("SAMLRequest"))
-	rec = g.postACS("acme", g.acmeIdP.PostForm(t, response(id), loc.Query().Get("RelayState")), start.Result().Cookies()...)
+	rec = g.postACS("acme", g.acmeIDP.PostForm(t, response(id), loc.Query().Get("RelayState")), start.Result().Cookies()...)
 	if obsSession(rec) == nil {
 		t.Fatalf("SP-initiated login: got %d: %s", rec.Code, rec.Body)
 	}
@@ -956,7 +956,7 @@ func (g *obsGateway) exercise(t *testing.T) {
 	}
 
 	// Single logout started at the IdP.
-	logout := g.acmeIdP.LogoutRequestURL(t, samltest.LogoutRequest{Destination: acme.SLOURL.String()})
+	logout := g.acmeIDP.LogoutRequestURL(t, samltest.LogoutRequest{Destination: acme.SLOURL.String()})
 	if rec := g.get(logout.RequestURI(), session); rec.Code >= 500 {
 		t.Fatalf("IdP-initiated logout: got %d: %s", rec.Code, rec.Body)
 	}

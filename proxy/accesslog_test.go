@@ -13,7 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sso-gateway/sso-gateway/internal/logging"
-	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
 	"github.com/sso-gateway/sso-gateway/proxy"
 )
 

@@ -13,9 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sso-gateway/sso-gateway/correlation"
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
-	"github.com/sso-gateway/sso-gateway/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 	"github.com/sso-gateway/sso-gateway/proxy"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
@@ -43,7 +43,7 @@ const (
 // echo upstream.
 type samlGateway struct {
 	*gateway
-	idp      *samltest.IdP
+	idp      *samltest.IDP
 	samlReg  *prometheus.Registry
 	tenants  *samlsp.Tenants
 	provider *samlsp.Provider
@@ -53,7 +53,7 @@ type samlGateway struct {
 
 func newSAMLGateway(t *testing.T) *samlGateway {
 	t.Helper()
-	idp := samltest.NewIdP(t)
+	idp := samltest.NewIDP(t)
 	now := time.Now()
 	spKey, spCert := samltest.NewKeyPair(t, "sp", 2048, now.Add(-time.Hour), now.AddDate(1, 0, 0))
 	samlReg := prometheus.NewRegistry()
@@ -96,12 +96,12 @@ func newSAMLGateway(t *testing.T) *samlGateway {
 	}
 	reg := prometheus.NewRegistry()
 	px, err := proxy.New(proxy.Options{
-		Upstream: upstream, PublicScheme: "https", SAML: p, Auth: p, Metrics: proxy.NewMetrics(reg),
+		Upstream: upstream, PublicScheme: "https", Auth: p, Metrics: proxy.NewMetrics(reg),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(correlation.Middleware(px))
+	srv := httptest.NewServer(reqinfo.Correlate(withOwnPaths(p, px)))
 	t.Cleanup(srv.Close)
 	return &samlGateway{gateway: &gateway{srv: srv, reg: reg}, idp: idp, samlReg: samlReg, tenants: ts,
 		provider: p, options: []samlsp.TenantOptions{dept, policy, minimal, bare}}

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // TestIdentityFollowsReload: the identity headers of a session, rendered

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 	"github.com/sso-gateway/sso-gateway/proxy"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )

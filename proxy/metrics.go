@@ -14,8 +14,10 @@ const (
 	outcomeRefused         = "refused"          // 400, not forwarded (an upgrade other than websocket)
 )
 
-// Outcomes lists every outcome label value.
-var Outcomes = []string{outcomeProxied, outcomeLoginRedirect, outcomeUnauthenticated, outcomeUpstreamError, outcomeUpstreamTimeout, outcomeClientClosed, outcomeRefused}
+// Outcomes returns every outcome label value, in a new slice on each call.
+func Outcomes() []string {
+	return []string{outcomeProxied, outcomeLoginRedirect, outcomeUnauthenticated, outcomeUpstreamError, outcomeUpstreamTimeout, outcomeClientClosed, outcomeRefused}
+}
 
 // statusClasses are the values of the code label.
 var statusClasses = []string{"1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -54,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(requests, m.upstreamDuration, responses, m.inFlight)
-	for _, o := range Outcomes {
+	for _, o := range Outcomes() {
 		m.requests[o] = requests.WithLabelValues(o)
 	}
 	for _, c := range statusClasses {

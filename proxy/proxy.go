@@ -1,7 +1,7 @@
-// Package proxy is the gateway's public request path: it routes the
-// gateway's own SAML endpoints to the service provider, and forwards every
-// other request to the upstream with verified identity headers when the
-// session cookie is valid.
+// Package proxy is the last two steps of the gateway's public request path
+// (the router in internal/gateway sends it every request that is not for
+// the gateway's own endpoints): it checks the session cookie, then
+// forwards the request to the upstream with verified identity headers.
 //
 // Requests without a session never reach the upstream. A browser
 // navigation is sent to sign in; anything else (XHR, fetch, WebDAV clients,
@@ -23,11 +23,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/clientip"
-	"github.com/sso-gateway/sso-gateway/correlation"
 	"github.com/sso-gateway/sso-gateway/internal/logging"
-	"github.com/sso-gateway/sso-gateway/page"
-	"github.com/sso-gateway/sso-gateway/redirect"
+	"github.com/sso-gateway/sso-gateway/internal/page"
+	"github.com/sso-gateway/sso-gateway/internal/redirect"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -61,9 +60,7 @@ type Options struct {
 	// the Host the client used, as most legacy backends need to build
 	// absolute URLs (WebDAV Destination headers, redirects) that work.
 	UpstreamHost string
-	// SAML serves everything under samlsp.PathPrefix.
-	SAML http.Handler
-	Auth Authenticator
+	Auth         Authenticator
 	// Transport overrides the upstream transport, for tests; nil means
 	// NewTransport(UpstreamTimeout).
 	Transport http.RoundTripper
@@ -77,7 +74,6 @@ type Options struct {
 
 // Proxy is the public handler.
 type Proxy struct {
-	saml      http.Handler
 	auth      Authenticator
 	rp        *httputil.ReverseProxy
 	transport http.RoundTripper
@@ -90,8 +86,8 @@ type Proxy struct {
 
 // New returns the public handler.
 func New(o Options) (*Proxy, error) {
-	if o.Upstream == nil || o.SAML == nil || o.Auth == nil || o.Metrics == nil {
-		return nil, errors.New("proxy: Upstream, SAML, Auth and Metrics are required")
+	if o.Upstream == nil || o.Auth == nil || o.Metrics == nil {
+		return nil, errors.New("proxy: Upstream, Auth and Metrics are required")
 	}
 	timeout := o.UpstreamTimeout
 	if timeout <= 0 {
@@ -101,7 +97,7 @@ func New(o Options) (*Proxy, error) {
 	if transport == nil {
 		transport = NewTransport(timeout)
 	}
-	p := &Proxy{saml: o.SAML, auth: o.Auth, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport, scheme: o.PublicScheme}
+	p := &Proxy{auth: o.Auth, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport, scheme: o.PublicScheme}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -134,7 +130,7 @@ func New(o Options) (*Proxy, error) {
 			// SetXForwarded would name only the TCP peer; behind trusted
 			// load balancers the verified chain starts at the client.
 			// These are its fields, set without an allocation each.
-			if xff := clientip.FromRequest(pr.In).ForwardedFor(); xff != "" {
+			if xff := reqinfo.OriginOf(pr.In).ForwardedFor(); xff != "" {
 				hs.set("X-Forwarded-For", xff)
 				hs.set("X-Forwarded-Host", pr.In.Host)
 				hs.set("X-Forwarded-Proto", forwardedProto(scheme, pr.In))
@@ -151,7 +147,7 @@ func New(o Options) (*Proxy, error) {
 					hs.set("Cookie", v)
 				}
 			}
-			hs.set(correlation.Header, correlation.FromContext(pr.In.Context()))
+			hs.set(reqinfo.CorrelationHeader, reqinfo.CorrelationID(pr.In.Context()))
 		},
 		Transport:      transport,
 		BufferPool:     newBufferPool(),
@@ -193,10 +189,6 @@ func NewTransport(responseHeaderTimeout time.Duration) *http.Transport {
 
 // ServeHTTP routes one public request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if samlsp.OwnPath(r) {
-		p.saml.ServeHTTP(w, r)
-		return
-	}
 	p.metrics.inFlight.Inc()
 	// The state and the recorder in one allocation.
 	st := &requestState{start: time.Now()}
@@ -253,8 +245,8 @@ func (p *Proxy) finish(rec *recorder, r *http.Request, st *requestState) {
 		attrs = append(attrs, slog.String("tenant", st.session.Tenant), slog.String("user", st.session.NameID))
 	}
 	attrs = append(attrs,
-		slog.String("client_ip", clientip.FromRequest(r).String()),
-		slog.String("correlation_id", correlation.FromContext(r.Context())))
+		slog.String("client_ip", reqinfo.OriginOf(r).String()),
+		slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 	p.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
@@ -278,8 +270,8 @@ func (p *Proxy) accessLine(rec *recorder, r *http.Request, st *requestState) {
 		ln.String("tenant", st.session.Tenant)
 		ln.String("user", st.session.NameID)
 	}
-	ln.String("client_ip", clientip.FromRequest(r).String())
-	ln.String("correlation_id", correlation.FromContext(r.Context()))
+	ln.String("client_ip", reqinfo.OriginOf(r).String())
+	ln.String("correlation_id", reqinfo.CorrelationID(r.Context()))
 	p.lines.End(ln)
 }
 
@@ -349,7 +341,7 @@ func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request, st *requ
 	page.WriteJSON(w, http.StatusUnauthorized, map[string]string{
 		"error":          "authentication required",
 		"login_url":      login,
-		"correlation_id": correlation.FromContext(r.Context()),
+		"correlation_id": reqinfo.CorrelationID(r.Context()),
 	})
 }
 
@@ -432,7 +424,7 @@ func (p *Proxy) logUpstreamError(r *http.Request, err error) {
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("error", err.Error()),
-		slog.String("correlation_id", correlation.FromContext(r.Context())))
+		slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 }
 
 // requestState travels in the request context from ServeHTTP to the

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sso-gateway/sso-gateway/proxy"
-	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
 func TestNewRequiresDependencies(t *testing.T) {
@@ -28,7 +27,6 @@ func TestNewRequiresDependencies(t *testing.T) {
 	full := func() proxy.Options {
 		return proxy.Options{
 			Upstream: u,
-			SAML:     http.NotFoundHandler(),
 			Auth:     &fakeAuth{},
 			Metrics:  proxy.NewMetrics(prometheus.NewRegistry()),
 		}
@@ -38,7 +36,6 @@ func TestNewRequiresDependencies(t *testing.T) {
 		unset func(*proxy.Options)
 	}{
 		{"no upstream", func(o *proxy.Options) { o.Upstream = nil }},
-		{"no SAML handler", func(o *proxy.Options) { o.SAML = nil }},
 		{"no authenticator", func(o *proxy.Options) { o.Auth = nil }},
 		{"no metrics", func(o *proxy.Options) { o.Metrics = nil }},
 	}
@@ -516,63 +513,6 @@ func TestUnauthenticated(t *testing.T) {
 	}, nil)
 }
 
-// TestGatewayPaths checks that the gateway's own paths, however spelled,
-// go to the SAML handler and never upstream, signed in or not.
-func TestGatewayPaths(t *testing.T) {
-	t.Parallel()
-	up := newEcho(t)
-	g := newGateway(t, up.srv.URL)
-	targets := []struct {
-		method, target string
-	}{
-		{"GET", "/auth/api/v1/saml/login/acme"},
-		{"POST", "/auth/api/v1/saml/login/acme"},
-		{"GET", "/auth/api/v1/saml/metadata/acme"},
-		{"GET", "/auth/api/v1/saml/logout"},
-		{"GET", "/auth/api/v1/saml/select?q=acme&return_to=%2Fdocs"},
-		{"GET", "/auth/api/v1/saml/"},
-		{"GET", "/auth/api/v1/saml/unknown/../../../../api/whoami"},
-		{"GET", "/auth/api/v1/%73aml/login/x"},
-		{"GET", "/auth/api/v1/%73%61%6d%6c/login/x"},
-		{"GET", "/auth/api/v1/saml%2Flogin/x"},
-		{"GET", "/%61uth/api/v1/saml/logout"},
-		{"PROPFIND", "/auth/api/v1/saml/metadata/"},
-	}
-	t.Run("table", func(t *testing.T) {
-		for _, signedIn := range []bool{false, true} {
-			for _, tt := range targets {
-				name := tt.method + " " + tt.target
-				if signedIn {
-					name += " with session"
-				}
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					lines := []string{tt.method + " " + tt.target + " HTTP/1.1", "Host: gw.example", "Connection: close", "Accept: text/html", "Content-Length: 0"}
-					if signedIn {
-						lines = append(lines, "Cookie: "+sessionCookie)
-					}
-					resp, body := g.raw(t, lines...)
-					wantStatus(t, resp, body, http.StatusOK)
-					if got := resp.Header.Get("X-Handled-By"); got != "saml" {
-						t.Errorf("X-Handled-By: got %q, want %q", got, "saml")
-					}
-					if string(body) != samlBody {
-						t.Errorf("body: got %q, want %q", body, samlBody)
-					}
-					if !g.saml.served(tt.target) {
-						t.Errorf("SAML handler: did not see %q", tt.target)
-					}
-				})
-			}
-		}
-	})
-	if n := up.hits.Load(); n != 0 {
-		t.Errorf("upstream requests: got %d, want 0", n)
-	}
-	g.srv.Close()
-	wantMetrics(t, g.reg, nil, nil) // the SAML endpoints are not counted
-}
-
 // TestMethods checks that every method, WebDAV's included, is forwarded
 // with a session.
 func TestMethods(t *testing.T) {
@@ -1038,21 +978,6 @@ func TestUpstreamConnections(t *testing.T) {
 			t.Errorf("upstream Accept-Encoding: got %q, want none", v)
 			break
 		}
-	}
-}
-
-// TestSAMLPathsNeverCountAsUpstream guards the route split with the real
-// samlsp path constants.
-func TestSAMLPathsNeverCountAsUpstream(t *testing.T) {
-	t.Parallel()
-	up := newEcho(t)
-	g := newGateway(t, up.srv.URL)
-	for _, p := range []string{samlsp.LoginPath + "acme", samlsp.MetadataPath + "acme", samlsp.LogoutPath, samlsp.SelectPath} {
-		resp, body := g.do(t, http.MethodGet, p, nil, nil)
-		wantStatus(t, resp, body, http.StatusOK)
-	}
-	if n := up.hits.Load(); n != 0 {
-		t.Errorf("upstream requests: got %d, want 0", n)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/demo/docs"
+	"github.com/sso-gateway/sso-gateway/internal/demo/docs"
 )
 
 // streamSize is the body size of TestStreaming: 256 MiB, or 64 MiB with

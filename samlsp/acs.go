@@ -12,10 +12,9 @@ import (
 	"github.com/beevik/etree"
 	crewsaml "github.com/crewjam/saml"
 
-	"github.com/sso-gateway/sso-gateway/clientip"
-	"github.com/sso-gateway/sso-gateway/correlation"
-	"github.com/sso-gateway/sso-gateway/page"
-	"github.com/sso-gateway/sso-gateway/redirect"
+	"github.com/sso-gateway/sso-gateway/internal/page"
+	"github.com/sso-gateway/sso-gateway/internal/redirect"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
 )
 
 // MaxACSBody is the largest form accepted at the ACS. An Entra response with
@@ -43,7 +42,7 @@ const emailNameIDFormat = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddres
 // serveACS consumes a SAML response (HTTP-POST binding), for SP-initiated
 // and IdP-initiated logins alike.
 func (p *Provider) serveACS(w http.ResponseWriter, r *http.Request, t *Tenant) {
-	set := p.s()
+	set := p.currentSettings()
 	start := p.clock.Now()
 	flow := flowIDP
 	st := t.current()
@@ -197,9 +196,9 @@ func (p *Provider) verify(r *http.Request, t *Tenant, sp *crewsaml.ServiceProvid
 	return assertion, s, nil
 }
 
-// newSession builds the session from a verified assertion, applying the
-// tenant's group policy and refusing values that cannot travel safely in an
-// HTTP header.
+// newSession builds the session from a verified assertion, refusing values
+// that cannot travel safely in an HTTP header, and holds it to the
+// tenant's policy (enforcePolicy).
 func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error) {
 	if a.Subject == nil || a.Subject.NameID == nil || a.Subject.NameID.Value == "" {
 		return nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response does not say who you are.", errors.New("assertion has no NameID"))
@@ -234,7 +233,7 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 	if s.Name == "" {
 		s.Name = strings.TrimSpace(strings.TrimSpace(first(attrs[ClaimGivenName])) + " " + strings.TrimSpace(first(attrs[ClaimSurname])))
 	}
-	expires := now.Add(p.s().sessionLifetime)
+	expires := now.Add(p.currentSettings().sessionLifetime)
 	for _, st := range a.AuthnStatements {
 		if st.SessionIndex != "" && s.SessionIndex == "" {
 			s.SessionIndex = st.SessionIndex
@@ -269,27 +268,8 @@ func (p *Provider) newSession(t *Tenant, a *crewsaml.Assertion) (*Session, error
 			return nil, failure(ReasonMalformed, http.StatusBadRequest, "The sign-in response contains characters this service cannot accept.", fmt.Errorf("identity value %q contains control characters", v))
 		}
 	}
-	if err := checkIdentityEnds(s); err != nil {
+	if err := t.enforcePolicy(s, true); err != nil {
 		return nil, err
-	}
-	switch {
-	case s.GroupsOverage && t.allowedGroups != nil:
-		return nil, failure(ReasonGroupOverage, http.StatusForbidden,
-			"Your account is in too many groups for Microsoft Entra ID to list them when you sign in, so this service cannot check that you may use it. Ask your administrator to send only the groups assigned to this application (Entra: Attributes & Claims, groups claim, \"Groups assigned to the application\").",
-			errors.New("groups overage (groups.link claim) and allowed_groups is set"))
-	case !t.groupAllowed(s.Groups):
-		return nil, failure(ReasonGroupDenied, http.StatusForbidden, "Your account is not in a group that may use this service. Ask your administrator for access.", fmt.Errorf("none of %d groups is allowed", len(s.Groups)))
-	}
-	// Only now, after the policy saw them, drop what the tenant does not
-	// keep in its sessions.
-	if !t.keep.email {
-		s.Email = ""
-	}
-	if !t.keep.name {
-		s.Name = ""
-	}
-	if !t.keep.groups {
-		s.Groups = nil
 	}
 	return s, nil
 }
@@ -312,25 +292,6 @@ func first(vs []string) string {
 		return ""
 	}
 	return vs[0]
-}
-
-// checkIdentityEnds refuses a session whose NameID or email has white
-// space at either end. The HTTP client trims SP and HTAB from header
-// values, and many upstreams trim any white space, so the upstream would
-// see "admin@contoso.example" for the NameID "admin@contoso.example ": two
-// identities of the IdP, one user upstream, while the session and the
-// log kept them apart. These are identities, so they are refused rather
-// than changed; a display name is trimmed instead, and group and header
-// values keep their white space, which the proxy quotes.
-func checkIdentityEnds(s *Session) error {
-	for _, v := range []struct{ what, value string }{{"NameID", s.NameID}, {"email", s.Email}} {
-		if v.value != strings.TrimSpace(v.value) {
-			return failure(ReasonMalformed, http.StatusBadRequest,
-				"Your organisation's sign-in service sent a user name or email address that begins or ends with a space, which this service cannot pass on unchanged. Ask your administrator to correct it in Microsoft Entra ID.",
-				fmt.Errorf("%s %q has white space at its start or end", v.what, v.value))
-		}
-	}
-	return nil
 }
 
 // headerSafe reports whether v can be sent as an HTTP header value without
@@ -367,8 +328,8 @@ func (p *Provider) audit(r *http.Request, t *Tenant, flow, result, reason string
 		slog.String("flow", flow),
 		slog.String("result", result),
 		slog.String("reason", reason),
-		slog.String("client_ip", clientip.FromRequest(r).String()),
-		slog.String("correlation_id", correlation.FromContext(r.Context())),
+		slog.String("client_ip", reqinfo.OriginOf(r).String()),
+		slog.String("correlation_id", reqinfo.CorrelationID(r.Context())),
 	}
 	if a != nil {
 		attrs = append(attrs, slog.String("assertion_id", a.ID))

@@ -15,8 +15,8 @@ import (
 
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
-	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
 )
 
 func TestSPInitiatedLogin(t *testing.T) {
@@ -163,7 +163,7 @@ func spInitiated(change func(*samltest.Response, *login)) func(*testing.T, *fixt
 }
 
 // spInitiatedBy answers a tracked login with a response from another IdP.
-func spInitiatedBy(idp func(*testing.T, *fixture, string) *samltest.IdP) func(*testing.T, *fixture, string) (url.Values, []*http.Cookie) {
+func spInitiatedBy(idp func(*testing.T, *fixture, string) *samltest.IDP) func(*testing.T, *fixture, string) (url.Values, []*http.Cookie) {
 	return func(t *testing.T, f *fixture, tenant string) (url.Values, []*http.Cookie) {
 		l := f.startLogin(tenant, "")
 		r := f.response(tenant, func(r *samltest.Response) { r.InResponseTo = l.requestID })
@@ -184,13 +184,13 @@ func rejections() []rejection {
 			r.SigningKey, _ = untrustedKeyPair()
 			r.OmitKeyInfo = true
 		})},
-		{name: "another directory's IdP claiming this IdP's issuer", status: 403, reason: ReasonSignature, form: spInitiatedBy(func(t *testing.T, f *fixture, tenant string) *samltest.IdP {
+		{name: "another directory's IdP claiming this IdP's issuer", status: 403, reason: ReasonSignature, form: spInitiatedBy(func(t *testing.T, f *fixture, tenant string) *samltest.IDP {
 			kp := testKeys()[4]
-			return &samltest.IdP{TenantID: f.idps[tenant].TenantID, Key: kp.Key, Cert: kp.Cert, Now: f.clock.Now}
+			return &samltest.IDP{TenantID: f.idps[tenant].TenantID, Key: kp.Key, Cert: kp.Cert, Now: f.clock.Now}
 		})},
-		{name: "another directory's valid response", status: 403, reason: ReasonIssuer, form: spInitiatedBy(func(t *testing.T, f *fixture, tenant string) *samltest.IdP {
+		{name: "another directory's valid response", status: 403, reason: ReasonIssuer, form: spInitiatedBy(func(t *testing.T, f *fixture, tenant string) *samltest.IDP {
 			kp := testKeys()[4]
-			return &samltest.IdP{TenantID: "44444444-4444-4444-8444-444444444444", Key: kp.Key, Cert: kp.Cert, Now: f.clock.Now}
+			return &samltest.IDP{TenantID: "44444444-4444-4444-8444-444444444444", Key: kp.Key, Cert: kp.Cert, Now: f.clock.Now}
 		})},
 		{name: "wrong audience", status: 403, reason: ReasonAudience, form: spInitiated(func(r *samltest.Response, _ *login) { r.Audience = "https://other.example/app" })},
 		{name: "no audience", status: 403, reason: ReasonAudience, form: spInitiated(func(r *samltest.Response, _ *login) { r.Audience = "" })},
@@ -594,7 +594,7 @@ func TestRolloverCertificate(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	kp := testKeys()[4]
-	next := &samltest.IdP{Key: kp.Key, Cert: kp.Cert}
+	next := &samltest.IDP{Key: kp.Key, Cert: kp.Cert}
 	idp := *f.idps[acme]
 	idp.ExtraCerts = []*x509.Certificate{next.Cert}
 	f.idps[acme] = &idp

@@ -17,9 +17,9 @@ import (
 	crewsaml "github.com/crewjam/saml"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sso-gateway/sso-gateway/internal/redistest"
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
-	"github.com/sso-gateway/sso-gateway/replay"
+	"github.com/sso-gateway/sso-gateway/internal/replay"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/redistest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // acsBenchConcurrency is how many logins are in flight at once in the

@@ -34,9 +34,9 @@ import (
 	"github.com/beevik/etree"
 	crewsaml "github.com/crewjam/saml"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
-	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
-	"github.com/sso-gateway/sso-gateway/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
 )
 
 // adminOf is who the attacker wants to be at tenant.
@@ -156,7 +156,7 @@ func sessionCookiesSet(rec *httptest.ResponseRecorder) []string {
 func (f *fixture) failures(tenant string) map[string]float64 {
 	out := map[string]float64{}
 	for _, flow := range []string{flowSP, flowIDP} {
-		for _, reason := range Reasons {
+		for _, reason := range Reasons() {
 			if n := f.logins(tenant, flow, "failure", reason); n > 0 {
 				out[reason] += n
 			}
@@ -208,7 +208,7 @@ func (f *fixture) checkRefused(t testing.TB, tenant string, rec *httptest.Respon
 func (f *fixture) checkSignedInAs(t testing.TB, tenant string, rec *httptest.ResponseRecorder, want string) bool {
 	t.Helper()
 	if rec.Code != http.StatusSeeOther {
-		t.Logf("refused: %d %s", rec.Code, f.checkRefused(t, tenant, rec, Reasons...))
+		t.Logf("refused: %d %s", rec.Code, f.checkRefused(t, tenant, rec, Reasons()...))
 		return false
 	}
 	s, ok := f.authenticate(sessionCookieOf(rec))

@@ -50,7 +50,7 @@ func BenchmarkReadSession(b *testing.B) {
 			for _, l := range bc.lines {
 				req.Header.Add("Cookie", l)
 			}
-			c := f.p.s().cookies
+			c := f.p.currentSettings().cookies
 			b.ReportAllocs()
 			for b.Loop() {
 				if c.readSession(req) == "" {

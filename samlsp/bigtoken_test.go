@@ -17,7 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // Entra's limits and the browser's: a SAML token carries at most 150
@@ -341,7 +341,7 @@ func TestWriteSessionLimits(t *testing.T) {
 // acme needs n cookies, by encoding trial sessions with f's keys.
 func groupsForChunks(t testing.TB, f *fixture, n int) []string {
 	t.Helper()
-	set := f.p.s()
+	set := f.p.currentSettings()
 	var groups []string
 	for range 1000 {
 		v, err := set.codec.encode(set.cookies.hostName(sessionCookie), Session{Tenant: acme, NameID: "b.simon@acme.example", Groups: groups})

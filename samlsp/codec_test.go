@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sso-gateway/sso-gateway/internal/race"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/race"
 )
 
 // deflatedValue is a serialized value as compressingJSON writes one above

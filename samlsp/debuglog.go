@@ -7,7 +7,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/sso-gateway/sso-gateway/correlation"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
 )
 
 // redactedElements are the elements whose text identifies a person or is
@@ -58,10 +58,10 @@ func redactedXML(doc []byte) (string, error) {
 // debugResponse logs the tenant's SAML response, redacted, when the
 // operator asked for it (log.debug_assertion_tenant).
 func (p *Provider) debugResponse(ctx context.Context, t *Tenant, doc []byte) {
-	if p.s().debugTenant != t.ID {
+	if p.currentSettings().debugTenant != t.ID {
 		return
 	}
-	attrs := []slog.Attr{slog.String("tenant", t.ID), slog.String("correlation_id", correlation.FromContext(ctx))}
+	attrs := []slog.Attr{slog.String("tenant", t.ID), slog.String("correlation_id", reqinfo.CorrelationID(ctx))}
 	if xml, err := redactedXML(doc); err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 	} else {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // TestDebugAssertionLog: with log.debug_assertion_tenant, that tenant's
@@ -21,7 +21,7 @@ func TestDebugAssertionLog(t *testing.T) {
 	f := newFixture(t)
 	var log bytes.Buffer
 	f.p.log = slog.New(slog.NewJSONHandler(&log, nil))
-	set := *f.p.s()
+	set := *f.p.currentSettings()
 	set.debugTenant = acme
 	f.p.settings.Store(&set)
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // TestDOCTYPEAloneRefused: a genuine signed response with any DOCTYPE in

@@ -48,7 +48,7 @@ const (
 // reach, as the comment above says: on plain http, for the paths that
 // prefix path (the escaped path of the page the browser was going to).
 func (p *Provider) expireDuplicateSessions(w http.ResponseWriter, r *http.Request, path string) {
-	c := p.s().cookies
+	c := p.currentSettings().cookies
 	c.expireCopies(w, r, c.scanSession(r.Header).duplicated, path)
 }
 
@@ -62,7 +62,7 @@ func (p *Provider) expireDuplicateSessions(w http.ResponseWriter, r *http.Reques
 // cookie is set in the same response, so that the new one is the copy left
 // standing.
 func (p *Provider) expireOldSessions(w http.ResponseWriter, r *http.Request, path string) {
-	c := p.s().cookies
+	c := p.currentSettings().cookies
 	c.expireCopies(w, r, c.scanSession(r.Header).seen, path)
 }
 

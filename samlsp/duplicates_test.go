@@ -13,9 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sso-gateway/sso-gateway/correlation"
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
-	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
 )
 
 // duplicates is sso_gateway_session_rejections_total{reason="duplicate_cookie"}.
@@ -30,7 +30,7 @@ func (f *fixture) authenticateLines(lines ...string) (*Session, bool) {
 	for _, l := range lines {
 		req.Header.Add("Cookie", l)
 	}
-	return f.p.Authenticate(req.WithContext(correlation.WithID(req.Context(), "corr-dup-1")))
+	return f.p.Authenticate(req.WithContext(reqinfo.WithCorrelationID(req.Context(), "corr-dup-1")))
 }
 
 // TestDuplicateSessionCookie: a request that names the session cookie, or
@@ -270,7 +270,7 @@ func (b *jarBrowser) do(t *testing.T, method, target string, form url.Values) (*
 		if method == http.MethodPost {
 			b.acs++
 		}
-		correlation.Middleware(b.f.p).ServeHTTP(rec, req)
+		reqinfo.Correlate(b.f.p).ServeHTTP(rec, req)
 	default:
 		var ok bool
 		if s, ok = b.f.p.Authenticate(req); !ok {
@@ -445,7 +445,7 @@ func TestACSExpiresOldSessions(t *testing.T) {
 			var got []string
 			for _, line := range setCookies(rec) {
 				name, _, _ := strings.Cut(line, "=")
-				if name != f.p.s().cookies.sessionChunkName(0) {
+				if name != f.p.currentSettings().cookies.sessionChunkName(0) {
 					continue
 				}
 				if !strings.Contains(line, "Max-Age=0") {

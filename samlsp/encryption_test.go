@@ -19,9 +19,9 @@ import (
 	crewsaml "github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/metadata"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
-	"github.com/sso-gateway/sso-gateway/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // encryptionCert is the fixture tenants' SP certificate, published in their
@@ -265,12 +265,12 @@ func (m spMetadataProvider) GetServiceProvider(_ *http.Request, id string) (*cre
 	return nil, fmt.Errorf("unknown service provider %q: %w", id, os.ErrNotExist)
 }
 
-// TestIdPEncryptsToSPMetadata runs the demo's IdP code, crewjam's
+// TestIDPEncryptsToSPMetadata runs the demo's IdP code, crewjam's
 // IdentityProvider, against the metadata the gateway serves: it encrypts the
 // assertion to the metadata's encryption certificate with the first block
 // cipher listed (AES-256-GCM), signs the Response and the assertion, and the
 // gateway accepts the result.
-func TestIdPEncryptsToSPMetadata(t *testing.T) {
+func TestIDPEncryptsToSPMetadata(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	const tenant = "crewjam"
@@ -318,7 +318,7 @@ func TestIdPEncryptsToSPMetadata(t *testing.T) {
 	session := &crewsaml.Session{
 		ID: "s1", NameID: "b.simon@crewjam.example", NameIDFormat: emailNameIDFormat,
 		UserEmail: "b.simon@crewjam.example", Index: "idx-1",
-		CreateTime: f.clock.Now(), ExpireTime: f.clock.Now().Add(f.p.s().sessionLifetime),
+		CreateTime: f.clock.Now(), ExpireTime: f.clock.Now().Add(f.p.currentSettings().sessionLifetime),
 	}
 	if err := (crewsaml.DefaultAssertionMaker{}).MakeAssertion(req, session); err != nil {
 		t.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // TestEntraTenantIDClaim: a tenant pinned to its Entra directory accepts

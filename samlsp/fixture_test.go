@@ -20,10 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sso-gateway/sso-gateway/correlation"
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
-	"github.com/sso-gateway/sso-gateway/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // The fixture's tenants. acme and initech share one Entra directory (same
@@ -48,8 +48,8 @@ type fixture struct {
 	p         *Provider
 	reg       *prometheus.Registry
 	keys      []SessionKey
-	idps      map[string]*samltest.IdP // by tenant
-	sharedIdP *samltest.IdP
+	idps      map[string]*samltest.IDP // by tenant
+	sharedIDP *samltest.IDP
 }
 
 type fixtureOption func(*fixtureConfig)
@@ -118,16 +118,16 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, clock: clock, public: public, p: p, reg: reg, keys: cfg.keys, idps: map[string]*samltest.IdP{}}
+	f := &fixture{t: t, clock: clock, public: public, p: p, reg: reg, keys: cfg.keys, idps: map[string]*samltest.IDP{}}
 	keys := testKeys()
-	newIdP := func(kp *selfsigned.KeyPair, tenantID string) *samltest.IdP {
-		return &samltest.IdP{TenantID: tenantID, Key: kp.Key, Cert: kp.Cert, Now: clock.Now}
+	newIDP := func(kp *selfsigned.KeyPair, tenantID string) *samltest.IDP {
+		return &samltest.IDP{TenantID: tenantID, Key: kp.Key, Cert: kp.Cert, Now: clock.Now}
 	}
-	f.sharedIdP = newIdP(keys[0], "11111111-1111-4111-8111-111111111111")
-	f.idps[acme] = f.sharedIdP
-	f.idps[initech] = f.sharedIdP
-	f.idps[globex] = newIdP(keys[1], "22222222-2222-4222-8222-222222222222")
-	f.idps[legacy] = newIdP(keys[2], "33333333-3333-4333-8333-333333333333")
+	f.sharedIDP = newIDP(keys[0], "11111111-1111-4111-8111-111111111111")
+	f.idps[acme] = f.sharedIDP
+	f.idps[initech] = f.sharedIDP
+	f.idps[globex] = newIDP(keys[1], "22222222-2222-4222-8222-222222222222")
+	f.idps[legacy] = newIDP(keys[2], "33333333-3333-4333-8333-333333333333")
 	var tos []TenantOptions
 	for _, id := range allTenants {
 		tos = append(tos, tenantOptions(f, id))
@@ -178,7 +178,7 @@ func (f *fixture) tenant(id string) *Tenant {
 // serve runs one request through the provider the way the gateway does.
 func (f *fixture) serve(r *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	correlation.Middleware(f.p).ServeHTTP(rec, r)
+	reqinfo.Correlate(f.p).ServeHTTP(rec, r)
 	return rec
 }
 

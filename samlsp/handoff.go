@@ -14,10 +14,9 @@ import (
 	crewsaml "github.com/crewjam/saml"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sso-gateway/sso-gateway/clientip"
-	"github.com/sso-gateway/sso-gateway/correlation"
-	"github.com/sso-gateway/sso-gateway/page"
-	"github.com/sso-gateway/sso-gateway/redirect"
+	"github.com/sso-gateway/sso-gateway/internal/page"
+	"github.com/sso-gateway/sso-gateway/internal/redirect"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
 )
 
 // Handoffs. A tenant with hosts of its own keeps its SAML URLs (Identifier,
@@ -91,10 +90,13 @@ const (
 	handoffOther     = "other" // the session could not be set
 )
 
-// HandoffResults lists every handoff result, for documentation and tests.
-var HandoffResults = []string{
-	handoffSuccess, handoffInvalid, handoffExpired, handoffWrongHost, handoffUnbound,
-	handoffReplayed, handoffStore, handoffOther,
+// HandoffResults returns every handoff result, for documentation and
+// tests, in a new slice on each call.
+func HandoffResults() []string {
+	return []string{
+		handoffSuccess, handoffInvalid, handoffExpired, handoffWrongHost, handoffUnbound,
+		handoffReplayed, handoffStore, handoffOther,
+	}
 }
 
 // newHandoffCounter is sso_gateway_login_handoffs_total, with every result
@@ -104,7 +106,7 @@ func newHandoffCounter() *prometheus.CounterVec {
 		Name: "sso_gateway_login_handoffs_total",
 		Help: "Logins verified at the ACS on public_url's host and completed on a tenant's own host, by result (success, invalid, expired, wrong_host, unbound, replayed, replay_store_unavailable, other).",
 	}, []string{"result"})
-	for _, r := range HandoffResults {
+	for _, r := range HandoffResults() {
 		c.WithLabelValues(r)
 	}
 	return c
@@ -213,8 +215,8 @@ func (p *Provider) routeLogin(w http.ResponseWriter, r *http.Request, t *Tenant)
 			// Attacker-controlled: only the tenant's hosts, only keys
 			// bindLogin could have made.
 			p.log.LogAttrs(r.Context(), slog.LevelWarn, "login refused: handoff host or key not valid",
-				slog.String("tenant", t.ID), slog.String("client_ip", clientip.FromRequest(r).String()),
-				slog.String("correlation_id", correlation.FromContext(r.Context())))
+				slog.String("tenant", t.ID), slog.String("client_ip", reqinfo.OriginOf(r).String()),
+				slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 			page.WriteLoginError(w, r, page.Errorf(http.StatusBadRequest, "This sign-in link is not valid. Please sign in again.", nil),
 				loginURL(t.ID, "", ""), switchURL)
 			return "", "", false
@@ -233,7 +235,7 @@ func (p *Provider) routeLogin(w http.ResponseWriter, r *http.Request, t *Tenant)
 // bindLogin starts a login on the tenant host host: a binding cookie here,
 // then the login on the ACS host.
 func (p *Provider) bindLogin(w http.ResponseWriter, r *http.Request, t *Tenant, host string) {
-	set := p.s()
+	set := p.currentSettings()
 	key := newTrackerKey()
 	name := set.cookies.hostName(handoffBindCookie + key)
 	value, err := set.codec.encode(name, handoffBinding{Tenant: t.ID, Host: host, Issued: p.clock.Now().Unix()})
@@ -271,7 +273,7 @@ func bindingLifetime(set *settings) time.Duration { return set.loginTimeout + ha
 // bindings returns the names of the binding cookies in r, oldest first,
 // undecodable ones first of all.
 func (p *Provider) bindings(r *http.Request) []string {
-	set := p.s()
+	set := p.currentSettings()
 	prefix := set.cookies.hostName(handoffBindCookie)
 	type found struct {
 		name   string
@@ -335,7 +337,7 @@ func (p *Provider) handoffURL(t *Tenant, s *Session, host string, tracked *track
 	} else {
 		tok.IDP = true
 	}
-	value, err := p.s().codec.encode(handoffTokenName, tok)
+	value, err := p.currentSettings().codec.encode(handoffTokenName, tok)
 	if err != nil {
 		return "", err
 	}
@@ -353,7 +355,7 @@ func (p *Provider) serveHandoff(w http.ResponseWriter, r *http.Request) {
 		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
 		return
 	}
-	set := p.s()
+	set := p.currentSettings()
 	ts := p.tenants.Load()
 	here := requestHost(r)
 	now := p.clock.Now()
@@ -417,8 +419,8 @@ func (p *Provider) serveHandoff(w http.ResponseWriter, r *http.Request) {
 	p.log.LogAttrs(r.Context(), slog.LevelInfo, "login handoff",
 		slog.String("tenant", t.ID), slog.String("host", here), slog.String("name_id", s.NameID),
 		slog.Bool("idp_initiated", tok.IDP),
-		slog.String("client_ip", clientip.FromRequest(r).String()),
-		slog.String("correlation_id", correlation.FromContext(r.Context())))
+		slog.String("client_ip", reqinfo.OriginOf(r).String()),
+		slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 	// The token is in this URL: no Referer carries it further.
 	page.SecurityHeaders(w.Header())
 	http.Redirect(w, r, target, http.StatusSeeOther)
@@ -435,7 +437,7 @@ func (p *Provider) handoffBound(r *http.Request, tok *handoffToken, t *Tenant) b
 	if !validTrackerKey(tok.Key) {
 		return false
 	}
-	set := p.s()
+	set := p.currentSettings()
 	name := set.cookies.hostName(handoffBindCookie + tok.Key)
 	ck, err := r.Cookie(name)
 	if err != nil {
@@ -457,8 +459,8 @@ func (p *Provider) refuseHandoff(w http.ResponseWriter, r *http.Request, t *Tena
 	attrs := []slog.Attr{
 		slog.String("result", result),
 		slog.String("host", requestHost(r)),
-		slog.String("client_ip", clientip.FromRequest(r).String()),
-		slog.String("correlation_id", correlation.FromContext(r.Context())),
+		slog.String("client_ip", reqinfo.OriginOf(r).String()),
+		slog.String("correlation_id", reqinfo.CorrelationID(r.Context())),
 	}
 	if t != nil {
 		attrs = append(attrs, slog.String("tenant", t.ID))
@@ -504,7 +506,7 @@ func hostList(t *Tenant) string {
 // tenant's SLO host, whose tracking cookie the IdP's LogoutResponse must
 // find. The session here has ended already.
 func (p *Provider) handLogout(w http.ResponseWriter, r *http.Request, t *Tenant, s *Session, here string) {
-	value, err := p.s().codec.encode(logoutHandoffName, logoutHandoff{
+	value, err := p.currentSettings().codec.encode(logoutHandoffName, logoutHandoff{
 		Tenant: t.ID, NameID: s.NameID, NameIDFormat: s.NameIDFormat, SessionIndex: s.SessionIndex,
 		Host: here, Expires: p.clock.Now().Add(handoffTTL).Unix(),
 	})
@@ -528,16 +530,16 @@ func (p *Provider) handLogout(w http.ResponseWriter, r *http.Request, t *Tenant,
 // the IdP to sign its user out again.
 func (p *Provider) serveHandedLogout(w http.ResponseWriter, r *http.Request) {
 	var lt logoutHandoff
-	if err := p.s().codec.decode(logoutHandoffName, r.URL.Query().Get(paramToken), &lt); err != nil {
+	if err := p.currentSettings().codec.decode(logoutHandoffName, r.URL.Query().Get(paramToken), &lt); err != nil {
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "handed-over logout refused: token not valid",
-			slog.String("error", err.Error()), slog.String("correlation_id", correlation.FromContext(r.Context())))
+			slog.String("error", err.Error()), slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 		p.signedOut(w, r, false)
 		return
 	}
 	t, ok := p.tenants.Load().Get(lt.Tenant)
 	if !ok || !slices.Contains(t.Hosts, lt.Host) {
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "handed-over logout refused: tenant or host no longer configured",
-			slog.String("tenant", lt.Tenant), slog.String("correlation_id", correlation.FromContext(r.Context())))
+			slog.String("tenant", lt.Tenant), slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 		p.signedOut(w, r, false)
 		return
 	}
@@ -545,7 +547,7 @@ func (p *Provider) serveHandedLogout(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !p.clock.Now().Before(time.Unix(lt.Expires, 0)), requestHost(r) != t.sloHost():
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "handed-over logout refused: expired, or not on the SLO host; signed out locally",
-			slog.String("tenant", t.ID), slog.String("correlation_id", correlation.FromContext(r.Context())))
+			slog.String("tenant", t.ID), slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 	case st == nil || st.idp.SLOURL == "":
 	default:
 		p.sendLogoutRequest(w, r, t, st, lt.NameID, lt.NameIDFormat, lt.SessionIndex, lt.Host)
@@ -556,11 +558,11 @@ func (p *Provider) serveHandedLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 // signedOutOn sends the browser to the signed-out page on host, one of t's
-// hosts, whose "Sign in again" leads back there; atIdP says that the IdP
+// hosts, whose "Sign in again" leads back there; atIDP says that the IdP
 // has ended its session too.
-func (p *Provider) signedOutOn(w http.ResponseWriter, r *http.Request, t *Tenant, host string, atIdP bool) {
+func (p *Provider) signedOutOn(w http.ResponseWriter, r *http.Request, t *Tenant, host string, atIDP bool) {
 	u := t.hostURL(host, LogoutPath)
-	u.RawQuery = p.sloDoneQuery(t, atIdP)
+	u.RawQuery = p.sloDoneQuery(t, atIDP)
 	page.SecurityHeaders(w.Header())
 	http.Redirect(w, r, u.String(), http.StatusSeeOther)
 }
@@ -574,9 +576,9 @@ type sloRelay struct {
 	// Next is the LogoutResponse URL at the IdP, or "" to end on the
 	// signed-out page of the last host.
 	Next string `json:"n,omitempty"`
-	// AtIdP means the IdP's request was verified: that page says the
+	// AtIDP means the IdP's request was verified: that page says the
 	// user is signed out at the IdP too.
-	AtIdP   bool  `json:"idp,omitempty"`
+	AtIDP   bool  `json:"idp,omitempty"`
 	Expires int64 `json:"exp"`
 }
 
@@ -584,9 +586,9 @@ type sloRelay struct {
 // has ended: at next (the LogoutResponse to the IdP), or the signed-out
 // page when next is "". A session on the tenant's other hosts is
 // host-only, out of reach from here: the browser visits each of them first.
-func (p *Provider) finishIDPLogout(w http.ResponseWriter, r *http.Request, t *Tenant, next string, atIdP bool) {
+func (p *Provider) finishIDPLogout(w http.ResponseWriter, r *http.Request, t *Tenant, next string, atIDP bool) {
 	here := requestHost(r)
-	rl := sloRelay{Tenant: t.ID, Next: next, AtIdP: atIdP, Expires: p.clock.Now().Add(handoffTTL).Unix()}
+	rl := sloRelay{Tenant: t.ID, Next: next, AtIDP: atIDP, Expires: p.clock.Now().Add(handoffTTL).Unix()}
 	for _, h := range t.Hosts {
 		if h != here {
 			rl.Hosts = append(rl.Hosts, h)
@@ -601,7 +603,7 @@ func (p *Provider) relaySLO(w http.ResponseWriter, r *http.Request, t *Tenant, r
 	if len(rl.Hosts) > 0 {
 		u := t.hostURL(rl.Hosts[0], LogoutPath)
 		rl.Hosts = rl.Hosts[1:]
-		value, err := p.s().codec.encode(sloRelayName, rl)
+		value, err := p.currentSettings().codec.encode(sloRelayName, rl)
 		if err == nil {
 			u.RawQuery = url.Values{paramSLORelay: {value}}.Encode()
 			page.SecurityHeaders(w.Header())
@@ -612,7 +614,7 @@ func (p *Provider) relaySLO(w http.ResponseWriter, r *http.Request, t *Tenant, r
 			slog.String("tenant", t.ID), slog.String("error", err.Error()))
 	}
 	if rl.Next == "" {
-		p.signedOut(w, r, rl.AtIdP)
+		p.signedOut(w, r, rl.AtIDP)
 		return
 	}
 	page.SecurityHeaders(w.Header())
@@ -627,7 +629,7 @@ func (p *Provider) relaySLO(w http.ResponseWriter, r *http.Request, t *Tenant, r
 func (p *Provider) serveSLORelay(w http.ResponseWriter, r *http.Request) {
 	p.clearSession(w, r)
 	var rl sloRelay
-	err := p.s().codec.decode(sloRelayName, r.URL.Query().Get(paramSLORelay), &rl)
+	err := p.currentSettings().codec.decode(sloRelayName, r.URL.Query().Get(paramSLORelay), &rl)
 	t, ok := p.tenants.Load().Get(rl.Tenant)
 	switch {
 	case err != nil:
@@ -642,6 +644,6 @@ func (p *Provider) serveSLORelay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "IdP logout relay refused; signed out here",
-		slog.String("error", err.Error()), slog.String("correlation_id", correlation.FromContext(r.Context())))
+		slog.String("error", err.Error()), slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 	p.signedOut(w, r, false)
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/crewjam/saml/testsaml"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // jar is a browser's cookies across hosts: host-only cookies stay with
@@ -360,7 +360,7 @@ func TestHandoffRefusals(t *testing.T) {
 	}
 	bindingFor := func(s *setup, b handoffBinding) *http.Cookie {
 		name := bindPrefix + s.key
-		v, err := s.f.p.s().codec.encode(name, b)
+		v, err := s.f.p.currentSettings().codec.encode(name, b)
 		if err != nil {
 			s.f.t.Fatal(err)
 		}
@@ -415,7 +415,7 @@ func TestHandoffRefusals(t *testing.T) {
 			return s.f.getWith(s.target, bindingFor(s, handoffBinding{Tenant: initech, Host: acmeHost, Issued: s.f.clock.Now().Unix()}))
 		}, handoffUnbound, http.StatusForbidden},
 		{"binding cookie past its lifetime", func(t *testing.T, s *setup) *httptest.ResponseRecorder {
-			old := s.f.clock.Now().Add(-bindingLifetime(s.f.p.s())).Unix()
+			old := s.f.clock.Now().Add(-bindingLifetime(s.f.p.currentSettings())).Unix()
 			return s.f.getWith(s.target, bindingFor(s, handoffBinding{Tenant: acme, Host: acmeHost, Issued: old}))
 		}, handoffUnbound, http.StatusForbidden},
 		{"another login's binding value under this key's name", func(t *testing.T, s *setup) *httptest.ResponseRecorder {
@@ -439,7 +439,7 @@ func TestHandoffRefusals(t *testing.T) {
 			return s.b.get(withToken(s, s.bind.Value))
 		}, handoffInvalid, http.StatusBadRequest},
 		{"a session cookie as the token", func(t *testing.T, s *setup) *httptest.ResponseRecorder {
-			v, err := s.f.p.s().codec.encode("__Host-"+sessionCookie, &Session{Tenant: acme, NameID: "x", Expires: s.f.clock.Now().Add(time.Hour).Unix()})
+			v, err := s.f.p.currentSettings().codec.encode("__Host-"+sessionCookie, &Session{Tenant: acme, NameID: "x", Expires: s.f.clock.Now().Add(time.Hour).Unix()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -634,7 +634,7 @@ func TestHandoffLoginParameters(t *testing.T) {
 			t.Fatal("no tracking cookie")
 		}
 		var tr trackedRequest
-		if err := f.p.s().codec.decode(ck.Name, ck.Value, &tr); err != nil {
+		if err := f.p.currentSettings().codec.decode(ck.Name, ck.Value, &tr); err != nil {
 			t.Fatal(err)
 		}
 		if tr.Host != acmeHost2 || tr.Handoff != goodKey {
@@ -719,7 +719,7 @@ func TestSAMLURLsOnHost(t *testing.T) {
 		if s, ok := b.authenticate(acmeHost); !ok || s.Tenant != acme {
 			t.Errorf("got %+v (%v), want acme's session on %s", s, ok, acmeHost)
 		}
-		for _, r := range HandoffResults {
+		for _, r := range HandoffResults() {
 			if got := f.handoffs(r); got != 0 {
 				t.Errorf("handoffs{result=%q}: got %v, want 0", r, got)
 			}
@@ -840,7 +840,7 @@ func TestHandoffLogout(t *testing.T) {
 	}
 	// The IdP said it signed the user out: the page on the tenant host
 	// does not ask them to sign out of Microsoft.
-	checkSignedOutAtIdP(t, page, true)
+	checkSignedOutAtIDP(t, page, true)
 	if s, ok := b.authenticate(publicHost); !ok || s.Tenant != globex {
 		t.Errorf("the public host's globex session: got %+v (%v), want it kept", s, ok)
 	}
@@ -910,7 +910,7 @@ func TestHandedLogoutRefusals(t *testing.T) {
 	t.Run("IdP without single logout", func(t *testing.T) {
 		t.Parallel()
 		f := hostsFixture(t)
-		f.withoutIdPSLO(acme)
+		f.withoutIDPSLO(acme)
 		f.withTenants(func(o *TenantOptions) {
 			if o.ID == acme {
 				o.Hosts = []string{acmeHost}
@@ -1033,7 +1033,7 @@ func TestIDPInitiatedLogoutOnTenantHosts(t *testing.T) {
 			return "https://" + acmeHost + LogoutPath + "?" + url.Values{paramSLORelay: {string(tok)}}.Encode()
 		}},
 		{"a handed-over logout token as a relay", func(t *testing.T, f *fixture, target string) string {
-			v, _ := f.p.s().codec.encode(logoutHandoffName, sloRelay{Tenant: acme, Next: "https://evil.example/", Expires: f.clock.Now().Add(time.Minute).Unix()})
+			v, _ := f.p.currentSettings().codec.encode(logoutHandoffName, sloRelay{Tenant: acme, Next: "https://evil.example/", Expires: f.clock.Now().Add(time.Minute).Unix()})
 			return "https://" + acmeHost + LogoutPath + "?" + url.Values{paramSLORelay: {v}}.Encode()
 		}},
 		{"stale", func(t *testing.T, f *fixture, target string) string {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // Hosts of the host-bound tenants in hostsFixture; the fixture's public

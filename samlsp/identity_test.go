@@ -116,14 +116,14 @@ func TestSessionsOfEarlierGatewaysMeanOneThing(t *testing.T) {
 		}
 	})
 	now := f.clock.Now().Unix()
-	name := f.p.s().cookies.hostName(sessionCookie)
+	name := f.p.currentSettings().cookies.hostName(sessionCookie)
 	old := func(t *testing.T, fields map[string]any) *http.Cookie {
 		t.Helper()
 		wire := map[string]any{"t": acme, "n": "b.simon@acme.example", "iat": now, "exp": now + 3600}
 		for k, v := range fields {
 			wire[k] = v
 		}
-		v, err := f.p.s().codec.encode(name, wire)
+		v, err := f.p.currentSettings().codec.encode(name, wire)
 		if err != nil {
 			t.Fatal(err)
 		}

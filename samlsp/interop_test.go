@@ -13,8 +13,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
-	"github.com/sso-gateway/sso-gateway/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/metadata"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // interopCase is a real Entra response with what it takes to accept it.
@@ -83,7 +83,7 @@ func metadataFromKeyInfo(response, tenantID string) func(*testing.T) []byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return (&samltest.IdP{TenantID: tenantID, Cert: cert}).MetadataXML()
+		return (&samltest.IDP{TenantID: tenantID, Cert: cert}).MetadataXML()
 	}
 }
 
@@ -137,8 +137,8 @@ func TestEntraInterop(t *testing.T) {
 					// before the response is posted, so only the
 					// response's own age can fail it.
 					key := newTrackerKey()
-					name := p.s().cookies.pathName(trackerCookie + key)
-					value, err := p.s().codec.encode(name, trackedRequest{Tenant: "entra", RequestID: tc.requestID, Issued: clock.Now().Add(-20 * time.Second).Unix()})
+					name := p.currentSettings().cookies.pathName(trackerCookie + key)
+					value, err := p.currentSettings().codec.encode(name, trackedRequest{Tenant: "entra", RequestID: tc.requestID, Issued: clock.Now().Add(-20 * time.Second).Unix()})
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -11,9 +11,9 @@ import (
 
 	crewsaml "github.com/crewjam/saml"
 
-	"github.com/sso-gateway/sso-gateway/correlation"
-	"github.com/sso-gateway/sso-gateway/page"
-	"github.com/sso-gateway/sso-gateway/redirect"
+	"github.com/sso-gateway/sso-gateway/internal/page"
+	"github.com/sso-gateway/sso-gateway/internal/redirect"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
 )
 
 // rememberTenantFor is how long the browser remembers which organisation
@@ -24,7 +24,7 @@ const rememberTenantFor = 365 * 24 * time.Hour
 // a tracking cookie and redirects the browser to the tenant's IdP with the
 // HTTP-Redirect binding.
 func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant) {
-	set := p.s()
+	set := p.currentSettings()
 	var handoffHost, handoffKey string
 	if len(t.Hosts) > 0 {
 		// A tenant with hosts of its own: the tracking cookie must be
@@ -138,7 +138,7 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 	if q.Has("switch") {
 		// "Not your organisation?": forget the remembered tenant, so the
 		// next sign-in asks again.
-		set := p.s()
+		set := p.currentSettings()
 		http.SetCookie(w, set.cookies.expired(set.cookies.hostName(tenantCookie), "/"))
 	}
 	data := page.DiscoverData{
@@ -226,13 +226,13 @@ func (p *Provider) LoginURL(r *http.Request, returnTo string) string {
 
 // SessionCookieName is the name of the session cookie (its first chunk).
 func (p *Provider) SessionCookieName() string {
-	return p.s().cookies.hostName(sessionCookie)
+	return p.currentSettings().cookies.hostName(sessionCookie)
 }
 
 // rememberedTenant returns the tenant the browser last signed in with, if
 // it is still configured.
 func (p *Provider) rememberedTenant(r *http.Request) (*Tenant, bool) {
-	set := p.s()
+	set := p.currentSettings()
 	name := set.cookies.hostName(tenantCookie)
 	ck, err := r.Cookie(name)
 	if err != nil {
@@ -246,7 +246,7 @@ func (p *Provider) rememberedTenant(r *http.Request) (*Tenant, bool) {
 }
 
 func (p *Provider) rememberTenantCookie(id string) (*http.Cookie, error) {
-	set := p.s()
+	set := p.currentSettings()
 	name := set.cookies.hostName(tenantCookie)
 	value, err := set.codec.encode(name, id)
 	if err != nil {
@@ -276,7 +276,7 @@ func (p *Provider) notReady(w http.ResponseWriter, r *http.Request, t *Tenant) {
 	}
 	p.log.LogAttrs(r.Context(), slog.LevelWarn, "login refused: tenant not ready",
 		slog.String("tenant", t.ID), slog.String("problem", problem), slog.Bool("transient", transient),
-		slog.String("correlation_id", correlation.FromContext(r.Context())))
+		slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 	if transient {
 		w.Header().Set("Retry-After", "60")
 		page.Write(w, r, page.Errorf(http.StatusServiceUnavailable, "Sign-in for your organisation is temporarily unavailable. Please try again in a few minutes.", nil))
@@ -290,6 +290,6 @@ func (p *Provider) notReady(w http.ResponseWriter, r *http.Request, t *Tenant) {
 func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, t *Tenant, what string, err error) {
 	p.log.LogAttrs(r.Context(), slog.LevelError, "internal error",
 		slog.String("tenant", t.ID), slog.String("op", what), slog.String("error", err.Error()),
-		slog.String("correlation_id", correlation.FromContext(r.Context())))
+		slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 	page.Write(w, r, page.Errorf(http.StatusInternalServerError, "Something went wrong while signing you in. Please try again.", err))
 }

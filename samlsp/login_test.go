@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"encoding/xml"
 	"flag"
-	"github.com/sso-gateway/sso-gateway/metadata"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +19,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sso-gateway/sso-gateway/internal/metadata"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

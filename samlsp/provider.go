@@ -12,10 +12,8 @@ package samlsp
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -26,7 +24,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/sso-gateway/sso-gateway/page"
+	"github.com/sso-gateway/sso-gateway/internal/page"
 )
 
 // DefaultLoginTimeout is how long a user has at the IdP to finish signing
@@ -184,7 +182,7 @@ func (p *Provider) Reconfigure(o Options) error {
 	}
 	// Reloads are serialised by the caller; this load and the store below
 	// need not be atomic together.
-	old := p.s()
+	old := p.currentSettings()
 	if old.sameCache(st) {
 		st.cache = old.cache
 	} else {
@@ -215,155 +213,8 @@ func (s *settings) sameCache(n *settings) bool {
 	return true
 }
 
-// s returns the settings in force.
-func (p *Provider) s() *settings { return p.settings.Load() }
-
-// Tenants is a tenant table. Which tenants exist, and their settings, never
-// change; a new configuration makes a new table.
-type Tenants struct {
-	list     []*Tenant
-	byID     map[string]*Tenant
-	byLower  map[string]*Tenant
-	byDomain map[string]*Tenant
-	byHost   map[string]*Tenant
-
-	// origins caches the origins of the tenants' sign-on endpoints, which
-	// the organisation page's form may end at. Metadata refreshes mark it
-	// stale; the next page recomputes it once.
-	originsStale atomic.Bool
-	origins      atomic.Pointer[[]string]
-}
-
-func (ts *Tenants) originsChanged() { ts.originsStale.Store(true) }
-
-// idpOrigins returns the distinct origins of every ready tenant's
-// sign-on endpoint.
-func (ts *Tenants) idpOrigins() []string {
-	if o := ts.origins.Load(); o != nil && !ts.originsStale.Load() {
-		return *o
-	}
-	ts.originsStale.Store(false)
-	var out []string
-	for _, t := range ts.list {
-		if md := t.IDP(); md != nil {
-			if o := origin(md.SSOURL); o != "" && !slices.Contains(out, o) {
-				out = append(out, o)
-			}
-		}
-	}
-	ts.origins.Store(&out)
-	return out
-}
-
-// origin is scheme://host[:port] of a URL, or "".
-func origin(u string) string {
-	p, err := url.Parse(u)
-	if err != nil || p.Scheme == "" || p.Host == "" {
-		return ""
-	}
-	return p.Scheme + "://" + p.Host
-}
-
-// List returns the tenants in configuration order.
-func (ts *Tenants) List() []*Tenant { return ts.list }
-
-// Get returns the tenant with exactly this ID.
-func (ts *Tenants) Get(id string) (*Tenant, bool) {
-	t, ok := ts.byID[id]
-	return t, ok
-}
-
-// NewTenants builds a tenant table. Every tenant's problem is reported,
-// joined.
-func (p *Provider) NewTenants(opts []TenantOptions) (*Tenants, error) {
-	ts := &Tenants{
-		byID:     map[string]*Tenant{},
-		byLower:  map[string]*Tenant{},
-		byDomain: map[string]*Tenant{},
-		byHost:   map[string]*Tenant{},
-	}
-	var errs []error
-	for _, o := range opts {
-		t, err := newTenant(o, p.dsigClock, p.replay)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		lower := strings.ToLower(t.ID)
-		if _, dup := ts.byLower[lower]; dup {
-			errs = append(errs, fmt.Errorf("samlsp: duplicate tenant %q", t.ID))
-			continue
-		}
-		t.table = ts
-		ts.list = append(ts.list, t)
-		ts.byID[t.ID] = t
-		ts.byLower[lower] = t
-		for _, d := range t.EmailDomains {
-			ts.byDomain[d] = t
-		}
-		for _, h := range t.Hosts {
-			ts.byHost[h] = t
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return ts, nil
-}
-
-// ForHost returns the tenant a request's Host belongs to, if any.
-func (ts *Tenants) ForHost(r *http.Request) (*Tenant, bool) {
-	if len(ts.byHost) == 0 {
-		return nil, false
-	}
-	t, ok := ts.byHost[requestHost(r)]
-	return t, ok
-}
-
-// servesHost reports whether t's sessions are valid on r's host: a host
-// that belongs to a tenant accepts only that tenant's sessions, a tenant
-// with hosts of its own is valid only there, and one without only on
-// publicHost (any host when publicHost is ""). The gateway sends nothing
-// for another host this far; this holds even if it did.
-func (ts *Tenants) servesHost(t *Tenant, r *http.Request, publicHost string) bool {
-	if owner, ok := ts.ForHost(r); ok {
-		return owner == t
-	}
-	return len(t.Hosts) == 0 && (publicHost == "" || requestHost(r) == publicHost)
-}
-
-// requestHost is r's host name in lower case, without port or final dot.
-func requestHost(r *http.Request) string { return HostName(r.Host) }
-
-// HostName is the host name of a Host header value (host[:port]) in lower
-// case, without port, IPv6 brackets or final dot: the form hosts are
-// compared in.
-func HostName(host string) string {
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
-		host = host[:i]
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return strings.TrimSuffix(strings.ToLower(host), ".")
-}
-
-// SetTenants makes ts the tenant table used by new requests. Tenants that
-// are gone lose their metric series.
-func (p *Provider) SetTenants(ts *Tenants) {
-	for _, t := range ts.list {
-		p.metrics.initTenant(t.ID)
-	}
-	old := p.tenants.Swap(ts)
-	for _, t := range old.list {
-		if _, ok := ts.byID[t.ID]; !ok {
-			p.metrics.forgetTenant(t.ID)
-		}
-	}
-}
-
-// CurrentTenants returns the tenant table in use.
-func (p *Provider) CurrentTenants() *Tenants {
-	return p.tenants.Load()
-}
+// currentSettings returns the settings in force.
+func (p *Provider) currentSettings() *settings { return p.settings.Load() }
 
 // unknownOrganisation answers a Customer ID that is not configured (a typo
 // in a bookmark, a tenant since removed), with a way to find the right one.

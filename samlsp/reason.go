@@ -6,7 +6,7 @@ import (
 
 	crewsaml "github.com/crewjam/saml"
 
-	"github.com/sso-gateway/sso-gateway/page"
+	"github.com/sso-gateway/sso-gateway/internal/page"
 )
 
 // Failure reasons: the values of the reason label of
@@ -29,11 +29,14 @@ const (
 	ReasonOther                = "other"
 )
 
-// Reasons lists every failure reason, for documentation and tests.
-var Reasons = []string{
-	ReasonSignature, ReasonAudience, ReasonDestination, ReasonExpired, ReasonReplay,
-	ReasonInResponseTo, ReasonIDPInitiatedDisabled, ReasonGroupDenied, ReasonGroupOverage, ReasonMalformed,
-	ReasonIssuer, ReasonIDPStatus, ReasonEntraTenant, ReasonReplayStore, ReasonOther,
+// Reasons returns every failure reason, for documentation and tests: a
+// new slice on each call, so that no caller can change another's.
+func Reasons() []string {
+	return []string{
+		ReasonSignature, ReasonAudience, ReasonDestination, ReasonExpired, ReasonReplay,
+		ReasonInResponseTo, ReasonIDPInitiatedDisabled, ReasonGroupDenied, ReasonGroupOverage, ReasonMalformed,
+		ReasonIssuer, ReasonIDPStatus, ReasonEntraTenant, ReasonReplayStore, ReasonOther,
+	}
 }
 
 // errIDPInitiatedDisabled is returned by the request ID hook for an

@@ -14,7 +14,7 @@ import (
 
 	crewsaml "github.com/crewjam/saml"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // TestLoginLogGivesReason: the audit line carries crewjam's real reason,
@@ -40,8 +40,8 @@ func TestLogoutNameIDFormat(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	now := f.clock.Now().Unix()
-	name := f.p.s().cookies.hostName(sessionCookie)
-	v, err := f.p.s().codec.encode(name, Session{Tenant: acme, NameID: "opaque-123", IssuedAt: now, Expires: now + 3600})
+	name := f.p.currentSettings().cookies.hostName(sessionCookie)
+	v, err := f.p.currentSettings().codec.encode(name, Session{Tenant: acme, NameID: "opaque-123", IssuedAt: now, Expires: now + 3600})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // signIn completes an IdP-initiated login at acme and returns the session

@@ -242,7 +242,7 @@ func (e *cachedSession) viewFor(t *Tenant) *sessionView {
 	}
 	s := e.session.clone()
 	v := &sessionView{tenant: t}
-	if t.currentPolicy(s) {
+	if t.enforcePolicy(s, false) == nil {
 		v.session = s
 		if s.equal(e.session) {
 			v.session = e.session

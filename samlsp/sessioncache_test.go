@@ -12,8 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/sso-gateway/sso-gateway/internal/race"
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/race"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // reconfigure applies the fixture's session settings, changed by change,
@@ -33,7 +33,7 @@ func (f *fixture) reconfigure(change func(*Options)) {
 // now (the first one), as the ACS sets them.
 func (f *fixture) mint(s Session) []*http.Cookie {
 	f.t.Helper()
-	set := f.p.s()
+	set := f.p.currentSettings()
 	v, err := set.codec.encode(set.cookies.hostName(sessionCookie), s)
 	if err != nil {
 		f.t.Fatal(err)
@@ -62,7 +62,7 @@ func (f *fixture) cacheLookups() (hits, misses float64) {
 
 // cached returns the number of entries in the session cache in use.
 func (f *fixture) cached() int {
-	n, _ := f.p.s().cache.size()
+	n, _ := f.p.currentSettings().cache.size()
 	return n
 }
 
@@ -414,7 +414,7 @@ func TestSessionCacheBounds(t *testing.T) {
 			if _, ok := f.authenticateChunks(f.mint(f.user(i, entraMaxGroups))); !ok {
 				t.Fatalf("user %d: no session", i)
 			}
-			if n, b := f.p.s().cache.size(); b > limit || n == 0 {
+			if n, b := f.p.currentSettings().cache.size(); b > limit || n == 0 {
 				t.Fatalf("user %d: got %d entries of %d bytes, want some, within %d", i, n, b, limit)
 			}
 		}

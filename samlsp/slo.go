@@ -11,8 +11,8 @@ import (
 
 	crewsaml "github.com/crewjam/saml"
 
-	"github.com/sso-gateway/sso-gateway/correlation"
-	"github.com/sso-gateway/sso-gateway/page"
+	"github.com/sso-gateway/sso-gateway/internal/page"
+	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
 )
 
 // Single logout is best-effort: the local session always ends, whatever
@@ -76,13 +76,13 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 	s, ok := p.Authenticate(r)
 	p.clearSession(w, r)
 	if !ok {
-		p.signedOut(w, r, p.signedOutAtIdP(r))
+		p.signedOut(w, r, p.signedOutAtIDP(r))
 		return
 	}
 	t, _ := p.tenants.Load().Get(s.Tenant)
 	st := t.current()
 	p.log.LogAttrs(r.Context(), slog.LevelInfo, "logout",
-		slog.String("tenant", s.Tenant), slog.String("name_id", s.NameID), slog.String("correlation_id", correlation.FromContext(r.Context())))
+		slog.String("tenant", s.Tenant), slog.String("name_id", s.NameID), slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 	if st == nil || st.idp.SLOURL == "" || t.SLOURL == nil {
 		p.metrics.logouts.WithLabelValues(t.ID, flowSP, "local").Inc()
 		p.signedOut(w, r, false)
@@ -102,7 +102,7 @@ func (p *Provider) serveLogout(w http.ResponseWriter, r *http.Request) {
 // not empty, is the tenant host the sign-out started on, where the
 // signed-out page is shown in the end.
 func (p *Provider) sendLogoutRequest(w http.ResponseWriter, r *http.Request, t *Tenant, st *tenantState, nameID, nameIDFormat, sessionIndex, returnHost string) {
-	set := p.s()
+	set := p.currentSettings()
 	var opts []crewsaml.LogoutRequestOption
 	if sessionIndex != "" {
 		opts = append(opts, crewsaml.WithSessionIndex(sessionIndex))
@@ -165,7 +165,7 @@ func (p *Provider) serveSLO(w http.ResponseWriter, r *http.Request, t *Tenant) {
 			// this: the local session ends, nothing else happens.
 			p.log.LogAttrs(r.Context(), slog.LevelWarn, "logout message refused; signed out locally",
 				slog.String("tenant", t.ID), slog.String("error", err.Error()),
-				slog.String("correlation_id", correlation.FromContext(r.Context())))
+				slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 			p.metrics.logouts.WithLabelValues(t.ID, flow, "failure").Inc()
 			p.clearSession(w, r)
 			page.Write(w, r, page.Errorf(http.StatusBadRequest, "The sign-out message could not be read. You are signed out of this site.", err))
@@ -219,7 +219,7 @@ func checkLogoutMessage(r *http.Request, param string) error {
 // session ended already; the answer is checked, logged and counted, and the
 // user lands on the signed-out page whatever it says.
 func (p *Provider) logoutResponse(w http.ResponseWriter, r *http.Request, t *Tenant) {
-	set := p.s()
+	set := p.currentSettings()
 	key := r.Form.Get("RelayState")
 	var possible []string
 	var handedFrom string // the tenant host a handed-over sign-out started on
@@ -251,48 +251,48 @@ func (p *Provider) logoutResponse(w http.ResponseWriter, r *http.Request, t *Ten
 		result = "failure"
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "IdP LogoutResponse not accepted; the local session has ended anyway",
 			slog.String("tenant", t.ID), slog.String("error", privateError(err)),
-			slog.String("correlation_id", correlation.FromContext(r.Context())))
+			slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 	}
 	p.metrics.logouts.WithLabelValues(t.ID, flowSP, result).Inc()
 	// Verified, with success status: the IdP has ended its session.
-	atIdP := err == nil
+	atIDP := err == nil
 	if handedFrom != "" && slices.Contains(t.Hosts, handedFrom) {
 		// The session ended on the tenant host, where the signed-out
 		// page's "Sign in again" leads back to; a session this browser
 		// has here is another tenant's, and stays.
-		p.signedOutOn(w, r, t, handedFrom, atIdP)
+		p.signedOutOn(w, r, t, handedFrom, atIDP)
 		return
 	}
 	p.clearSession(w, r)
 	// To the signed-out page at a URL without the IdP's message: reloading
 	// it must not post the message again.
-	target := url.URL{Path: LogoutPath, RawQuery: p.sloDoneQuery(t, atIdP)}
+	target := url.URL{Path: LogoutPath, RawQuery: p.sloDoneQuery(t, atIDP)}
 	page.SecurityHeaders(w.Header())
 	http.Redirect(w, r, target.String(), http.StatusSeeOther)
 }
 
 // sloDoneQuery is the signed-out page's query that says the user is
-// signed out at the IdP too (sloDoneParam), or "" when atIdP is false.
-func (p *Provider) sloDoneQuery(t *Tenant, atIdP bool) string {
-	if !atIdP {
+// signed out at the IdP too (sloDoneParam), or "" when atIDP is false.
+func (p *Provider) sloDoneQuery(t *Tenant, atIDP bool) string {
+	if !atIDP {
 		return ""
 	}
-	done, err := p.s().codec.encode(sloDoneName, sloDone{Tenant: t.ID, Issued: p.clock.Now().Unix()})
+	done, err := p.currentSettings().codec.encode(sloDoneName, sloDone{Tenant: t.ID, Issued: p.clock.Now().Unix()})
 	if err != nil {
 		return ""
 	}
 	return url.Values{sloDoneParam: {done}}.Encode()
 }
 
-// signedOutAtIdP reports whether r carries a fresh sloDoneParam sealed by
+// signedOutAtIDP reports whether r carries a fresh sloDoneParam sealed by
 // this gateway.
-func (p *Provider) signedOutAtIdP(r *http.Request) bool {
+func (p *Provider) signedOutAtIDP(r *http.Request) bool {
 	v := r.URL.Query().Get(sloDoneParam)
 	if v == "" {
 		return false
 	}
 	var done sloDone
-	if p.s().codec.decode(sloDoneName, v, &done) != nil {
+	if p.currentSettings().codec.decode(sloDoneName, v, &done) != nil {
 		return false
 	}
 	return p.clock.Now().Before(time.Unix(done.Issued, 0).Add(logoutTimeout))
@@ -322,7 +322,7 @@ func (p *Provider) logoutRequest(w http.ResponseWriter, r *http.Request, t *Tena
 	if err != nil {
 		p.log.LogAttrs(r.Context(), slog.LevelWarn, "IdP LogoutRequest not accepted; signed out locally",
 			slog.String("tenant", t.ID), slog.String("error", privateError(err)),
-			slog.String("correlation_id", correlation.FromContext(r.Context())))
+			slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
 		p.metrics.logouts.WithLabelValues(t.ID, flowIDP, "failure").Inc()
 		p.finishIDPLogout(w, r, t, "", false)
 		return
@@ -367,17 +367,17 @@ func privateError(err error) string {
 
 // clearSession expires the session cookie.
 func (p *Provider) clearSession(w http.ResponseWriter, _ *http.Request) {
-	p.s().cookies.clearSession(w)
+	p.currentSettings().cookies.clearSession(w)
 }
 
-// signedOut shows the signed-out page. atIdP means the IdP confirmed a
+// signedOut shows the signed-out page. atIDP means the IdP confirmed a
 // single logout, so the user need not sign out there too.
-func (p *Provider) signedOut(w http.ResponseWriter, r *http.Request, atIdP bool) {
+func (p *Provider) signedOut(w http.ResponseWriter, r *http.Request, atIDP bool) {
 	page.Render(w, http.StatusOK, "signedout", page.SignedOutData{
 		Title:         "Signed out",
 		SignIn:        "/",
 		Switch:        switchURL,
-		AtIdP:         atIdP,
-		CorrelationID: correlation.FromContext(r.Context()),
+		AtIDP:         atIDP,
+		CorrelationID: reqinfo.CorrelationID(r.Context()),
 	})
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // sloSignIn completes an SP-initiated login at tenant (every tenant accepts
@@ -99,27 +99,27 @@ func (f *fixture) startSPLogout(session *http.Cookie) *startedLogout {
 	return lo
 }
 
-// checkSignedOutAtIdP checks what the signed-out page rec says about the
-// IdP: that the user is signed out there too (atIdP), or how to finish
+// checkSignedOutAtIDP checks what the signed-out page rec says about the
+// IdP: that the user is signed out there too (atIDP), or how to finish
 // signing out.
-func checkSignedOutAtIdP(t *testing.T, rec *httptest.ResponseRecorder, atIdP bool) {
+func checkSignedOutAtIDP(t *testing.T, rec *httptest.ResponseRecorder, atIDP bool) {
 	t.Helper()
 	body := rec.Body.String()
-	if got := strings.Contains(body, `id="signed-out-at-idp"`); got != atIdP {
-		t.Errorf("signed-out page says signed out at the IdP: got %t, want %t\n%s", got, atIdP, body)
+	if got := strings.Contains(body, `id="signed-out-at-idp"`); got != atIDP {
+		t.Errorf("signed-out page says signed out at the IdP: got %t, want %t\n%s", got, atIDP, body)
 	}
-	if got := strings.Contains(body, `id="finish-sign-out"`); got == atIdP {
-		t.Errorf("signed-out page asks to sign out of Microsoft: got %t, want %t\n%s", got, !atIdP, body)
+	if got := strings.Contains(body, `id="finish-sign-out"`); got == atIDP {
+		t.Errorf("signed-out page asks to sign out of Microsoft: got %t, want %t\n%s", got, !atIDP, body)
 	}
 }
 
-// TestSignedOutAtIdPCannotBeForged: only a fresh mark sealed by the gateway
+// TestSignedOutAtIDPCannotBeForged: only a fresh mark sealed by the gateway
 // tells the user that the IdP signed them out.
-func TestSignedOutAtIdPCannotBeForged(t *testing.T) {
+func TestSignedOutAtIDPCannotBeForged(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	seal := func(name string, v sloDone) string {
-		s, err := f.p.s().codec.encode(name, v)
+		s, err := f.p.currentSettings().codec.encode(name, v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestSignedOutAtIdPCannotBeForged(t *testing.T) {
 	tests := []struct {
 		name  string
 		value string
-		atIdP bool
+		atIDP bool
 	}{
 		{"sealed and fresh", seal(sloDoneName, fresh), true},
 		{"none", "", false},
@@ -144,7 +144,7 @@ func TestSignedOutAtIdPCannotBeForged(t *testing.T) {
 			if rec.Code != http.StatusOK {
 				t.Fatalf("got %d, want the signed-out page", rec.Code)
 			}
-			checkSignedOutAtIdP(t, rec, tt.atIdP)
+			checkSignedOutAtIDP(t, rec, tt.atIDP)
 		})
 	}
 }
@@ -301,7 +301,7 @@ func TestSPInitiatedLogout(t *testing.T) {
 				if page.Code != http.StatusOK || !strings.Contains(page.Body.String(), "You have been signed out") {
 					t.Errorf("signed-out page: got %d: %s", page.Code, page.Body)
 				}
-				checkSignedOutAtIdP(t, page, true)
+				checkSignedOutAtIDP(t, page, true)
 			})
 		}
 	}
@@ -408,7 +408,7 @@ func TestSPInitiatedLogoutFailures(t *testing.T) {
 					t.Fatalf("got %d to %q, want 303 to %s: %s", rec.Code, rec.Header().Get("Location"), LogoutPath, rec.Body)
 				}
 				// Signed out here only: the page says how to finish.
-				checkSignedOutAtIdP(t, f.sloGet(LogoutPath), false)
+				checkSignedOutAtIDP(t, f.sloGet(LogoutPath), false)
 				if ck := sessionCookieOf(rec); ck != nil {
 					t.Errorf("got a session cookie %q, want none", ck.Name)
 				}
@@ -426,9 +426,9 @@ func TestSPInitiatedLogoutFailures(t *testing.T) {
 	}
 }
 
-// withoutIdPSLO replaces tenant's IdP by one whose metadata has no
+// withoutIDPSLO replaces tenant's IdP by one whose metadata has no
 // SingleLogoutService.
-func (f *fixture) withoutIdPSLO(tenant string) {
+func (f *fixture) withoutIDPSLO(tenant string) {
 	f.t.Helper()
 	idp := *f.idps[tenant]
 	idp.NoSingleLogout = true
@@ -447,15 +447,15 @@ func (f *fixture) withoutIdPSLO(tenant string) {
 	}
 }
 
-// TestLogoutWithoutIdPSLO: an IdP without a SingleLogoutService is not
+// TestLogoutWithoutIDPSLO: an IdP without a SingleLogoutService is not
 // asked; the session ends and the signed-out page shows at once.
-func TestLogoutWithoutIdPSLO(t *testing.T) {
+func TestLogoutWithoutIDPSLO(t *testing.T) {
 	t.Parallel()
 	for _, tenant := range allTenants {
 		t.Run(tenant, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			f.withoutIdPSLO(tenant)
+			f.withoutIDPSLO(tenant)
 			rec := f.sloGet(LogoutPath, f.sloSignIn(tenant, nil))
 			if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You have been signed out") {
 				t.Fatalf("got %d, want the signed-out page: %s", rec.Code, rec.Body)
@@ -463,7 +463,7 @@ func TestLogoutWithoutIdPSLO(t *testing.T) {
 			if !clearsSession(rec) {
 				t.Errorf("session cookie not cleared: %q", rec.Header().Values("Set-Cookie"))
 			}
-			checkSignedOutAtIdP(t, rec, false)
+			checkSignedOutAtIDP(t, rec, false)
 			if strings.Contains(strings.Join(rec.Header().Values("Set-Cookie"), "\n"), logoutTrackerCookie) {
 				t.Error("a logout tracking cookie is set, but no LogoutRequest was sent")
 			}
@@ -623,7 +623,7 @@ func TestIDPInitiatedLogoutFailures(t *testing.T) {
 				if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You have been signed out") {
 					t.Fatalf("got %d (Location %q), want the signed-out page: %s", rec.Code, rec.Header().Get("Location"), rec.Body)
 				}
-				checkSignedOutAtIdP(t, rec, false)
+				checkSignedOutAtIDP(t, rec, false)
 				if !clearsSession(rec) {
 					t.Errorf("session cookie not cleared: %q", rec.Header().Values("Set-Cookie"))
 				}
@@ -673,19 +673,19 @@ func TestIDPInitiatedLogoutKeepsOtherTenantsSession(t *testing.T) {
 	}
 }
 
-// TestIDPInitiatedLogoutWithoutIdPSLO: with no SingleLogoutService to answer
+// TestIDPInitiatedLogoutWithoutIDPSLO: with no SingleLogoutService to answer
 // to, a valid LogoutRequest ends the session and shows the signed-out page.
-func TestIDPInitiatedLogoutWithoutIdPSLO(t *testing.T) {
+func TestIDPInitiatedLogoutWithoutIDPSLO(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	f.withoutIdPSLO(acme)
+	f.withoutIDPSLO(acme)
 	u, _ := f.idpLogoutRequest(acme, nil)
 	rec := f.sloGet(u.String(), f.sloSignIn(acme, nil))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "You have been signed out") {
 		t.Fatalf("got %d, want the signed-out page: %s", rec.Code, rec.Body)
 	}
 	// The IdP started it: the user is signing out there.
-	checkSignedOutAtIdP(t, rec, true)
+	checkSignedOutAtIDP(t, rec, true)
 	if !clearsSession(rec) {
 		t.Errorf("session cookie not cleared: %q", rec.Header().Values("Set-Cookie"))
 	}

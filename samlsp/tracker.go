@@ -85,7 +85,7 @@ type foundTracker struct {
 // trackers returns the tracking cookies in r, oldest first, with
 // undecodable ones (wrong tenant, retired key, tampered) first of all.
 func (p *Provider) trackers(r *http.Request, tenant string) []foundTracker {
-	set := p.s()
+	set := p.currentSettings()
 	prefix := set.cookies.pathName(trackerCookie)
 	var out []foundTracker
 	for _, ck := range r.Cookies() {
@@ -116,7 +116,7 @@ func (p *Provider) trackers(r *http.Request, tenant string) []foundTracker {
 // trackedByRelayState returns the unexpired tracked request the RelayState
 // names, or nil.
 func (p *Provider) trackedByRelayState(r *http.Request, tenant, relayState string) *trackedRequest {
-	set := p.s()
+	set := p.currentSettings()
 	if !validTrackerKey(relayState) {
 		return nil
 	}

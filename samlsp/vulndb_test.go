@@ -5,7 +5,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // TestGO2026_6909 checks that the two bugs of the Go vulnerability

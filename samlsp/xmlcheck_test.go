@@ -10,7 +10,7 @@ import (
 
 	"github.com/beevik/etree"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // TestCheckResponse: the scan before crewjam counts assertions wherever

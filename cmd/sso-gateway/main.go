@@ -10,6 +10,10 @@
 //	sso-gateway demo [flags]          run a demo IdP, document service and gateway
 //	sso-gateway version
 //	sso-gateway help [COMMAND]        this, with every command's flags
+//
+// This file is wiring only: internal/gateway does serve, check and
+// tenants, internal/demo the demo, and internal/cli parses the flags and
+// prints the help.
 package main
 
 import (
@@ -18,10 +22,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/internal/buildinfo"
+	"github.com/sso-gateway/sso-gateway/internal/cli"
+	"github.com/sso-gateway/sso-gateway/internal/demo"
+	"github.com/sso-gateway/sso-gateway/internal/gateway"
 )
 
 // version, when set with -ldflags "-X main.version=...", overrides the
@@ -40,129 +52,71 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if !errors.Is(err, errReported) {
+		if !errors.Is(err, cli.ErrReported) {
 			fmt.Fprintln(os.Stderr, "sso-gateway:", err)
 		}
 		os.Exit(1)
 	}
 }
 
-// errReported means the problems were already printed.
-var errReported = errors.New("reported")
-
-// runner runs a command once its flags are parsed.
-type runner func(ctx context.Context, stdout, stderr io.Writer) error
-
-// command is a subcommand: its synopsis, and its flags bound to the runner
-// that uses them.
-type command struct {
-	name    string
-	args    string // the synopsis after the name
-	summary string
-	flags   func() (*flag.FlagSet, runner)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return cli.Run(ctx, "sso-gateway", commands(), args, stdout, stderr)
 }
 
 // commands are the subcommands, in the order help lists them. "serve" is
 // also what runs when the first argument is a flag.
-func commands() []command {
-	return []command{
-		{"serve", "-config FILE", `Serve until SIGINT or SIGTERM; SIGHUP or a change to a configuration file reloads it. "serve" may be left out.`, configCommand("serve", serve)},
-		{"check", "-config FILE [-previous FILE]", "Validate the config and load every IdP's metadata; print every problem, global and tenant, and exit 1 if there is any.", checkCommand},
-		{"tenants", "-config FILE [-json]", "Print what to type into Entra ID for each tenant, and its state.", tenantsCommand},
-		{"demo", "[flags]", "Run a demo IdP, document service and gateway on 127.0.0.1.", demoCommand},
-		{"version", "", "Print the version, the VCS revision and the Go version.", versionCommand},
-	}
-}
-
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	name := "serve"
-	if len(args) > 0 {
-		switch a := args[0]; {
-		case a == "help" || a == "-h" || a == "-help" || a == "--help":
-			return help(args[1:], stdout, stderr)
-		case !strings.HasPrefix(a, "-"):
-			name, args = a, args[1:]
-		}
-	}
-	cmd, ok := lookup(name)
-	if !ok {
-		usage(stderr)
-		return fmt.Errorf("unknown command %q", name)
-	}
-	fs, do := cmd.flags()
-	fs.SetOutput(stderr) // parse errors
-	fs.Usage = func() {} // printed below, to the right stream
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			cmd.usage(stdout)
-			return nil
-		}
-		cmd.usage(stderr)
-		return err
-	}
-	return do(ctx, stdout, stderr)
-}
-
-func lookup(name string) (command, bool) {
-	for _, c := range commands() {
-		if c.name == name {
-			return c, true
-		}
-	}
-	return command{}, false
-}
-
-// help prints the usage of every command, or of the one named.
-func help(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		usage(stdout)
-		return nil
-	}
-	cmd, ok := lookup(args[0])
-	if !ok {
-		usage(stderr)
-		return fmt.Errorf("unknown command %q", args[0])
-	}
-	cmd.usage(stdout)
-	return nil
-}
-
-func usage(w io.Writer) {
-	fmt.Fprint(w, "Usage: sso-gateway COMMAND [flags]\n")
-	for _, c := range commands() {
-		fmt.Fprintln(w)
-		c.usage(w)
-	}
-}
-
-func (c command) usage(w io.Writer) {
-	fmt.Fprintf(w, "%s\n  %s\n", strings.TrimSpace("sso-gateway "+c.name+" "+c.args), c.summary)
-	fs, _ := c.flags()
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-}
-
-// configCommand is a command whose one flag is -config FILE.
-func configCommand(name string, do func(ctx context.Context, path string, stdout, stderr io.Writer) error) func() (*flag.FlagSet, runner) {
-	return func() (*flag.FlagSet, runner) {
-		fs := flag.NewFlagSet(name, flag.ContinueOnError)
-		path := configFlag(fs)
-		return fs, func(ctx context.Context, stdout, stderr io.Writer) error {
-			if err := needConfig(fs, *path); err != nil {
-				return err
+func commands() []cli.Command {
+	return []cli.Command{
+		{Name: "serve", Args: "-config FILE", Summary: `Serve until SIGINT or SIGTERM; SIGHUP or a change to a configuration file reloads it. "serve" may be left out.`,
+			Flags: cli.WithConfig("serve", func(*flag.FlagSet) cli.ConfigRunner {
+				return func(ctx context.Context, path string, _, stderr io.Writer) error {
+					return gateway.Run(ctx, path, stderr, version)
+				}
+			})},
+		{Name: "check", Args: "-config FILE [-previous FILE]", Summary: "Validate the config and load every IdP's metadata; print every problem, global and tenant, and exit 1 if there is any.",
+			Flags: cli.WithConfig("check", func(fs *flag.FlagSet) cli.ConfigRunner {
+				previous := fs.String("previous", "", "the configuration in force now: warn of every tenant whose Identifier, Reply URL or Logout URL the new one changes (each breaks the tenant's logins until its Entra app is updated)")
+				return func(ctx context.Context, path string, stdout, stderr io.Writer) error {
+					return gateway.Check(ctx, path, *previous, stdout, stderr)
+				}
+			})},
+		{Name: "tenants", Args: "-config FILE [-json]", Summary: "Print what to type into Entra ID for each tenant, and its state.",
+			Flags: cli.WithConfig("tenants", func(fs *flag.FlagSet) cli.ConfigRunner {
+				asJSON := fs.Bool("json", false, "print a JSON array, one object per tenant (lists are [] when empty, never null)")
+				return func(ctx context.Context, path string, stdout, stderr io.Writer) error {
+					return gateway.Tenants(ctx, path, *asJSON, stdout, stderr)
+				}
+			})},
+		{Name: "demo", Args: "[flags]", Summary: "Run a demo IdP, document service and gateway on 127.0.0.1.", Flags: func() (*flag.FlagSet, cli.Runner) {
+			o := demo.Options{Build: buildDemoGateway}
+			fs := demo.FlagSet(&o)
+			return fs, func(ctx context.Context, stdout, stderr io.Writer) error {
+				if err := cli.NoArgs(fs); err != nil {
+					return err
+				}
+				o.LogTo = stderr
+				return demo.Run(ctx, o, stdout)
 			}
-			return do(ctx, *path, stdout, stderr)
-		}
+		}},
+		{Name: "version", Summary: "Print the version, the VCS revision and the Go version.", Flags: func() (*flag.FlagSet, cli.Runner) {
+			fs := flag.NewFlagSet("version", flag.ContinueOnError)
+			return fs, func(_ context.Context, stdout, _ io.Writer) error {
+				if err := cli.NoArgs(fs); err != nil {
+					return err
+				}
+				info := buildinfo.Read()
+				if version != "" {
+					info.Version = version
+				}
+				fmt.Fprintln(stdout, info.Line())
+				return nil
+			}
+		}},
 	}
 }
 
-func configFlag(fs *flag.FlagSet) *string {
-	return fs.String("config", "", "path to the YAML config file (required)")
-}
-
-func needConfig(fs *flag.FlagSet, path string) error {
-	if path == "" || fs.NArg() > 0 {
-		return errors.New("-config FILE is required")
-	}
-	return nil
+// buildDemoGateway assembles the demo's gateway, which the demo cannot
+// import itself.
+func buildDemoGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (demo.Gateway, error) {
+	return gateway.Build(ctx, cfg, gateway.Deps{Logger: log, Registry: prometheus.NewRegistry(), Version: version})
 }

@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/cli"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 func TestRunCommands(t *testing.T) {
@@ -75,9 +76,9 @@ func newCheckDir(t *testing.T) *checkDir {
 	now := time.Now()
 	key, cert := samltest.NewKeyPair(t, "sso-gateway SP", 2048, now.Add(-time.Hour), now.AddDate(1, 0, 0))
 	samltest.WriteKeyPairPEM(t, dir, "sp", key, cert)
-	writeFile(t, filepath.Join(dir, "acme.xml"), samltest.NewIdP(t).MetadataXML())
+	writeFile(t, filepath.Join(dir, "acme.xml"), samltest.NewIDP(t).MetadataXML())
 
-	remote := samltest.NewIdP(t).MetadataXML()
+	remote := samltest.NewIDP(t).MetadataXML()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/metadata.xml" {
 			http.NotFound(w, r)
@@ -204,8 +205,8 @@ tenants:
 
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"check", "-config", cfgFile}, &stdout, &stderr)
-	if !errors.Is(err, errReported) {
-		t.Errorf("check: got error %v, want %v", err, errReported)
+	if !errors.Is(err, cli.ErrReported) {
+		t.Errorf("check: got error %v, want %v", err, cli.ErrReported)
 	}
 	if got := stdout.String(); got != "" {
 		t.Errorf("stdout: got %q, want %q", got, "")
@@ -274,8 +275,8 @@ func TestCheckUnreadableConfig(t *testing.T) {
 			}
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), []string{"check", "-config", name}, &stdout, &stderr)
-			if !errors.Is(err, errReported) {
-				t.Errorf("check: got error %v, want %v", err, errReported)
+			if !errors.Is(err, cli.ErrReported) {
+				t.Errorf("check: got error %v, want %v", err, cli.ErrReported)
 			}
 			if got, want := stderr.String(), name+tt.want; !strings.HasPrefix(got, want) {
 				t.Errorf("stderr: got %q, want %q", got, want)

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sso-gateway/sso-gateway/internal/redistest"
+	"github.com/sso-gateway/sso-gateway/internal/cli"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/redistest"
 )
 
 // check asks the replay store whether it answers: a gateway whose Redis
@@ -38,7 +39,7 @@ tenants:
 	stdout.Reset()
 	stderr.Reset()
 	err := run(t.Context(), []string{"check", "-config", config(wrong)}, &stdout, &stderr)
-	if !errors.Is(err, errReported) || !strings.Contains(stderr.String(), "replay_cache: Redis does not answer") {
+	if !errors.Is(err, cli.ErrReported) || !strings.Contains(stderr.String(), "replay_cache: Redis does not answer") {
 		t.Errorf("check with a wrong password: %v\n%s", err, stderr.String())
 	}
 	if strings.Contains(stderr.String(), "wrong-pw") || strings.Contains(stderr.String(), "s3cret-pw") {
@@ -48,7 +49,7 @@ tenants:
 	srv.Stop()
 	stderr.Reset()
 	err = run(t.Context(), []string{"check", "-config", config(srv.URL())}, &stdout, &stderr)
-	if !errors.Is(err, errReported) || !strings.Contains(stderr.String(), "replay_cache: Redis does not answer") {
+	if !errors.Is(err, cli.ErrReported) || !strings.Contains(stderr.String(), "replay_cache: Redis does not answer") {
 		t.Errorf("check with Redis down: %v\n%s", err, stderr.String())
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sso-gateway/sso-gateway/internal/gctune"
-	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
 )
 
 // serveConfig writes a config for serve listening on listen and

@@ -120,23 +120,3 @@ func grepLines(s, substr string) string {
 	}
 	return strings.Join(out, "")
 }
-
-func TestVersionLine(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		info buildinfo.Info
-		want string
-	}{
-		{"stamped", buildinfo.Info{Version: "v1.4.0", Revision: "abc123", GoVersion: "go1.27.3"}, "sso-gateway v1.4.0 (revision abc123, go1.27.3)"},
-		{"nothing known", buildinfo.Info{Version: buildinfo.Dev, GoVersion: "go1.27.3"}, "sso-gateway dev (revision unknown, go1.27.3)"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := versionLine(tt.info); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}

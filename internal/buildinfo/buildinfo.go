@@ -5,6 +5,7 @@
 package buildinfo
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 )
@@ -70,4 +71,15 @@ func Parse(bi *debug.BuildInfo) Info {
 		info.Version = "devel"
 	}
 	return info
+}
+
+// Line is what "sso-gateway version" prints: the version, then the
+// revision and Go version, e.g.
+// "sso-gateway v0.0.0-20261128165039-d7ffe7e5e94e (revision d7ffe7e…, go1.27.3)".
+func (i Info) Line() string {
+	revision := i.Revision
+	if revision == "" {
+		revision = "unknown"
+	}
+	return fmt.Sprintf("sso-gateway %s (revision %s, %s)", i.Version, revision, i.GoVersion)
 }

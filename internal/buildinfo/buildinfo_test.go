@@ -84,3 +84,23 @@ func TestParse(t *testing.T) {
 		})
 	}
 }
+
+func TestLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		info Info
+		want string
+	}{
+		{"stamped", Info{Version: "v1.4.0", Revision: "abc123", GoVersion: "go1.27.3"}, "sso-gateway v1.4.0 (revision abc123, go1.27.3)"},
+		{"nothing known", Info{Version: Dev, GoVersion: "go1.27.3"}, "sso-gateway dev (revision unknown, go1.27.3)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.info.Line(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -144,7 +144,8 @@ func TestCheckLoad(t *testing.T) {
 	}{
 		{"fine", ok, false},
 		{"nothing", loadResult{}, true},
-		{"socket errors", loadResult{Requests: 1000, Bytes: ok.Bytes, Errors: 1}, true},
+		{"a rare socket error", loadResult{Requests: 1000, Bytes: ok.Bytes, Errors: 1}, false},
+		{"socket errors", loadResult{Requests: 1000, Bytes: ok.Bytes, Errors: 2}, true},
 		{"error statuses", loadResult{Requests: 1000, Bytes: ok.Bytes, StatusErrors: 3}, true},
 		{"redirects to sign in", loadResult{Requests: 1000, Bytes: 1000 * 400}, true},
 	} {

@@ -16,7 +16,7 @@ import (
 func TestGatewayConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	idp, err := newIdP("test")
+	idp, err := newIDP("test")
 	if err != nil {
 		t.Fatal(err)
 	}

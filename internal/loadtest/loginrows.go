@@ -16,14 +16,12 @@ type loginTarget struct {
 	id, name            string
 	server, extra       *process // extra: Redis, whose CPU is reported apart
 	acs, host, cookie   string
-	warm                []string   // posted before the rounds
-	rounds              [][]string // distinct forms for each round
-	perSec, cpu, extras []float64  // per round
+	perSec, cpu, extras []float64 // per round
 }
 
 // loginRows measures logins per second: the gateway with the in-memory
 // replay cache, with the Redis one, and mellon. Every response is signed
-// before any clock starts, every target is warmed up, and then the
+// before the clock of its round starts, every target is warmed up, and then the
 // targets take turns for Options.Rounds rounds, so that a busy moment of
 // the shared machine does not fall on one of them; medians are reported.
 func (r *runner) loginRows(ctx context.Context, rep *Report) error {
@@ -59,33 +57,33 @@ func (r *runner) loginRows(ctx context.Context, rep *Report) error {
 		targets = append(targets, &loginTarget{id: rowLoginMellon, name: "Apache + mod_auth_mellon",
 			server: r.mellon.process, acs: r.mellon.acs(), host: r.mellon.host(), cookie: mellonCookie})
 	}
-	warm := loginWarmup(r.o.Logins)
-	for _, t := range targets {
-		n := warm + rounds*r.o.Logins
+	// Each batch is signed just before it is posted, outside every clock:
+	// signed all at once, the last rounds' responses would be older than
+	// the gateway accepts (their IssueInstant) on a slow machine.
+	sign := func(t *loginTarget, n int) ([]string, error) {
 		r.logf("signing %d responses for %s", n, t.name)
-		var forms []string
-		var err error
 		if t.id == rowLoginMellon {
-			forms, err = r.mellonForms(ctx, n, referenceGroups)
-		} else {
-			forms, err = r.gatewayForms(ctx, n, referenceGroups)
+			return r.mellonForms(ctx, n, referenceGroups)
 		}
+		return r.gatewayForms(ctx, n, referenceGroups)
+	}
+	for _, t := range targets {
+		forms, err := sign(t, loginWarmup(r.o.Logins))
 		if err != nil {
 			return err
 		}
-		t.warm, forms = forms[:warm], forms[warm:]
-		for range rounds {
-			t.rounds, forms = append(t.rounds, forms[:r.o.Logins]), forms[r.o.Logins:]
-		}
-	}
-	for _, t := range targets {
-		if _, err := loginAll(ctx, r.browser, t.acs, t.host, t.cookie, t.warm); err != nil {
+		if _, err := loginAll(ctx, r.browser, t.acs, t.host, t.cookie, forms); err != nil {
 			return t.server.failed(err)
 		}
 	}
 	for round := range rounds {
 		for _, t := range targets {
-			if err := r.loginRound(ctx, t, t.rounds[round]); err != nil {
+			forms, err := sign(t, r.o.Logins)
+			if err != nil {
+				return err
+			}
+			r.logf("logins: round %d/%d: %s", round+1, rounds, t.name)
+			if err := r.loginRound(ctx, t, forms); err != nil {
 				return err
 			}
 		}

@@ -11,8 +11,8 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // mellonCookie is in the name of mod_auth_mellon's session cookie
@@ -104,7 +104,7 @@ func (m *mellonProc) acs() string      { return "http://" + m.addr + "/mellon/po
 
 // startMellon starts Apache (bin) with the modules of modDir in front of
 // upstream, trusting idp.
-func startMellon(ctx context.Context, sup *supervisor, bin, modDir, upstream string, idp *samltest.IdP) (*mellonProc, error) {
+func startMellon(ctx context.Context, sup *supervisor, bin, modDir, upstream string, idp *samltest.IDP) (*mellonProc, error) {
 	dir := filepath.Join(sup.dir, "apache")
 	if workerUser() != "" {
 		if blocked := untraversable(sup.dir); blocked != "" {

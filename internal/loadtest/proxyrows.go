@@ -295,13 +295,18 @@ func (r *runner) measure(ctx context.Context, s proxySubject) (proxyMeasure, err
 	return m, nil
 }
 
-// checkLoad returns an error if a run had failed requests, or responses
-// too short to be the upstream's page (redirects to sign in, error pages).
+// checkLoad returns an error if a run had responses with an error status,
+// more than one request in a thousand that failed on the socket, or
+// responses too short to be the upstream's page (redirects to sign in,
+// error pages). A rare socket error is let pass: on a machine that the
+// load generator, every server and, in CI, other tests share, a
+// connection can time out with no fault of the server measured. The
+// gateway's correctness is its tests' business; this is a benchmark.
 func checkLoad(res loadResult) error {
 	switch {
 	case res.Requests == 0:
 		return fmt.Errorf("no request completed")
-	case res.Errors > 0 || res.StatusErrors > 0:
+	case res.Errors*1000 > res.Requests || res.StatusErrors > 0:
 		return fmt.Errorf("%d requests failed and %d had an error status, of %d", res.Errors, res.StatusErrors, res.Requests)
 	case res.Bytes/res.Requests < bodySize:
 		return fmt.Errorf("responses averaged %d bytes, less than the upstream's %d-byte page: the server answered itself", res.Bytes/res.Requests, bodySize)

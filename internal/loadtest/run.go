@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // tools are the paths of the programs the benchmark uses; "" for one that
@@ -79,7 +79,7 @@ type runner struct {
 	browser *http.Client
 
 	gatewayBin string
-	idp        *samltest.IdP
+	idp        *samltest.IDP
 	files      gatewayFiles
 
 	upstream     *process
@@ -213,7 +213,7 @@ func (r *runner) prepare(ctx context.Context) error {
 			return fmt.Errorf("go build ./cmd/sso-gateway (run this from the repository, or pass -gateway): %w\n%s", err, out)
 		}
 	}
-	idp, err := newIdP("loadtest")
+	idp, err := newIDP("loadtest")
 	if err != nil {
 		return err
 	}

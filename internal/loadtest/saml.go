@@ -14,13 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
-// newIdP returns an Entra-shaped IdP with a fresh 2048-bit key, for a
+// newIDP returns an Entra-shaped IdP with a fresh 2048-bit key, for a
 // directory derived from seed.
-func newIdP(seed string) (*samltest.IdP, error) {
+func newIDP(seed string) (*samltest.IDP, error) {
 	kp, err := selfsigned.New(selfsigned.Options{
 		CommonName: "Microsoft Azure Federated SSO Certificate",
 		NotAfter:   time.Now().AddDate(3, 0, 0),
@@ -28,7 +28,7 @@ func newIdP(seed string) (*samltest.IdP, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &samltest.IdP{TenantID: guid("directory", seed), Key: kp.Key, Cert: kp.Cert}, nil
+	return &samltest.IDP{TenantID: guid("directory", seed), Key: kp.Key, Cert: kp.Cert}, nil
 }
 
 // guid returns a version 4 GUID, in Entra's lower-case form, that depends
@@ -53,7 +53,7 @@ func groupIDs(n int) []string {
 
 // userResponse describes an IdP-initiated response for user number i of
 // the IdP's directory, member of groups, addressed to acs and audience.
-func userResponse(idp *samltest.IdP, i int, groups []string, acs, audience string) samltest.Response {
+func userResponse(idp *samltest.IDP, i int, groups []string, acs, audience string) samltest.Response {
 	email := fmt.Sprintf("user%05d@contoso.example", i)
 	name := fmt.Sprintf("User %05d", i)
 	return samltest.Response{
@@ -67,7 +67,7 @@ func userResponse(idp *samltest.IdP, i int, groups []string, acs, audience strin
 // signForms signs every response, on every core, and returns the
 // urlencoded form bodies a browser would post (SAMLResponse alone, as in an
 // IdP-initiated login).
-func signForms(ctx context.Context, idp *samltest.IdP, responses []samltest.Response) ([]string, error) {
+func signForms(ctx context.Context, idp *samltest.IDP, responses []samltest.Response) ([]string, error) {
 	forms := make([]string, len(responses))
 	var next atomic.Int64
 	var firstErr error

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/internal/syncbuf"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
 )
 
 // attr is one attribute of a test line.

@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sso-gateway/sso-gateway/internal/samltest"
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
 // Options describe the generated configuration.
@@ -33,9 +33,9 @@ type Result struct {
 }
 
 // IdP returns tenant i's IdP, which can sign responses for tests.
-func (r *Result) IdP(i int) *samltest.IdP {
+func (r *Result) IDP(i int) *samltest.IDP {
 	kp := r.keys[i%len(r.keys)]
-	return &samltest.IdP{TenantID: guid(i), Key: kp.Key, Cert: kp.Cert}
+	return &samltest.IDP{TenantID: guid(i), Key: kp.Key, Cert: kp.Cert}
 }
 
 // TenantID is the Customer_ID of tenant i.
@@ -82,7 +82,7 @@ tenants:
 	res := &Result{keys: keys}
 	for i := range o.Tenants {
 		file := "tenants/" + TenantID(i) + ".xml"
-		if err := os.WriteFile(filepath.Join(o.Dir, file), res.IdP(i).MetadataXML(), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(o.Dir, file), res.IDP(i).MetadataXML(), 0o600); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(&b, "  - id: %s\n    idp_metadata_file: %s\n    email_domains: [%s.example]\n", TenantID(i), file, TenantID(i))
