@@ -5,8 +5,8 @@
 //   - prometheus/alerts.yml is valid (promtool check rules) and its unit
 //     tests pass (promtool test rules prometheus/alerts_test.yml); every
 //     alert has for, a severity, a summary, a description, a runbook_url
-//     that points at its own section of the README's runbooks, and unit tests that see
-//     it fire and see it stay quiet.
+//     that points at its own section of prometheus/RUNBOOKS.md, and unit
+//     tests that see it fire and see it stay quiet.
 //   - grafana/sso-gateway.json is a valid dashboard: unique panel IDs, a
 //     datasource and a query on every panel, the datasource, job, instance
 //     and tenant variables, and PromQL that parses.
@@ -64,14 +64,14 @@ import (
 const (
 	obsAlertsFile     = "prometheus/alerts.yml"
 	obsAlertTestsFile = "prometheus/alerts_test.yml"
-	obsRunbookFile    = "../README.md"
+	obsRunbookFile    = "prometheus/RUNBOOKS.md"
 	obsDashboardFile  = "grafana/sso-gateway.json"
 )
 
 // obsRunbookBase is where every alert's runbook_url points, followed by the
-// alert's name in lower case: the anchor GitHub gives its "#### Name"
-// heading in the README.
-const obsRunbookBase = "https://github.com/sso-gateway/sso-gateway/blob/main/README.md#"
+// alert's name in lower case: the anchor GitHub gives its "### Name"
+// heading in the runbooks.
+const obsRunbookBase = "https://github.com/sso-gateway/sso-gateway/blob/main/deploy/prometheus/RUNBOOKS.md#"
 
 // obsSeverities are the severities alerts may have: critical pages, warning
 // is a ticket.
@@ -186,33 +186,33 @@ func obsAlertRules(t *testing.T) []obsRule {
 
 var obsAlertName = regexp.MustCompile(`^SSOGateway[A-Z][A-Za-z0-9]*$`)
 
-// obsRunbookHeadings returns the names of the runbook's "#### Name"
-// headings.
-// obsRunbookHeading starts the README's section of runbooks; it ends at the
-// next heading of its level or above.
-const obsRunbookHeading = "### Alerts and runbooks"
+// obsRunbookHeading starts the runbooks' section of alerts, one "### Name"
+// heading per alert; it ends at the next heading of its level or above.
+const obsRunbookHeading = "## Alerts"
 
-// obsReadRunbook returns the runbook section of the README.
+// obsReadRunbook returns the section of alerts of the runbooks.
 func obsReadRunbook(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile(obsRunbookFile)
+	runbooks, err := os.ReadFile(obsRunbookFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(readme), "\n"+obsRunbookHeading+"\n")
+	_, section, ok := strings.Cut(string(runbooks), "\n"+obsRunbookHeading+"\n")
 	if !ok {
 		t.Fatalf("%s has no %q section", obsRunbookFile, obsRunbookHeading)
 	}
-	for _, end := range []string{"\n## ", "\n### "} {
+	for _, end := range []string{"\n# ", "\n## "} {
 		section, _, _ = strings.Cut(section, end)
 	}
 	return section
 }
 
+// obsRunbookHeadings returns the names of the runbook's "### Name"
+// headings.
 func obsRunbookHeadings(runbook string) []string {
 	var names []string
 	for _, line := range strings.Split(runbook, "\n") {
-		if name, ok := strings.CutPrefix(strings.TrimRight(line, " \r"), "#### "); ok {
+		if name, ok := strings.CutPrefix(strings.TrimRight(line, " \r"), "### "); ok {
 			names = append(names, strings.TrimSpace(name))
 		}
 	}
@@ -273,7 +273,7 @@ func obsAlertProblems(rules []obsRule, runbook string, tests obsRuleTests) []str
 			problems = append(problems, fmt.Sprintf("%s: runbook_url %q, want %q", name, got, want))
 		}
 		if !slices.Contains(headings, name) {
-			problems = append(problems, fmt.Sprintf("%s: no \"#### %s\" section in %s", name, name, obsRunbookFile))
+			problems = append(problems, fmt.Sprintf("%s: no \"### %s\" section in %s", name, name, obsRunbookFile))
 		}
 		if !fires[name] {
 			problems = append(problems, fmt.Sprintf("%s: no unit test in which it fires", name))
@@ -1075,7 +1075,7 @@ sso_gateway_login_duration_seconds_count{tenant="acme"} 1
 			{"untested alert", func(rs []obsRule) []obsRule {
 				return append(rs, obsRule{Alert: "SSOGatewayNew", Expr: "vector(1)", For: "1m", Labels: rs[0].Labels,
 					Annotations: map[string]string{"summary": "s", "description": "d", "runbook_url": obsRunbookBase + "ssogatewaynew"}})
-			}, "\n#### SSOGatewayNew\n", "SSOGatewayNew: no unit test in which it fires"},
+			}, "\n### SSOGatewayNew\n", "SSOGatewayNew: no unit test in which it fires"},
 			{"no runbook section", func(rs []obsRule) []obsRule { return rs }, "no sections", "section in"},
 		} {
 			rs := tc.mutate(slices.Clone(rules))
