@@ -13,7 +13,7 @@ import (
 // How long the gateway spends on a client outside its own CPU work, when
 // the request does not go to the upstream. Bodies and responses that the
 // upstream takes part in (authenticated uploads and downloads) are not
-// bounded in time; see README "Limits and timeouts".
+// bounded in time; see deploy/CONFIGURATION.md, "Limits and timeouts".
 const (
 	// refusedBodyDrain is how long the gateway goes on reading a request
 	// body it will not use, after it has answered, before it closes the

@@ -121,7 +121,7 @@ func get(t *testing.T, h http.Handler, path string, cookies ...*http.Cookie) *ht
 	return rec
 }
 
-// TestMetricsExported: every metric the README documents is exported on the
+// TestMetricsExported: every metric deploy/README.md documents is exported on the
 // admin listener.
 func TestMetricsExported(t *testing.T) {
 	t.Parallel()

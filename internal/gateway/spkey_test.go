@@ -26,7 +26,7 @@ const spKeyPairCommand = `openssl req -x509 -newkey rsa:3072 -sha256 -days 3650 
 func TestOpenSSLKeyPair(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Fatalf("openssl is not installed (%v): this test checks the README's command that makes the SP key pair", err)
+		t.Fatalf("openssl is not installed (%v): this test checks the documented command that makes the SP key pair", err)
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("sh", "-c", spKeyPairCommand)
@@ -34,12 +34,14 @@ func TestOpenSSLKeyPair(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", spKeyPairCommand, err, out)
 	}
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(readme), spKeyPairCommand) {
-		t.Errorf("README.md does not show the command tested here:\n%s", spKeyPairCommand)
+	for _, doc := range []string{"README.md", "deploy/CONFIGURATION.md"} {
+		b, err := os.ReadFile("../../" + doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), spKeyPairCommand) {
+			t.Errorf("%s does not show the command tested here:\n%s", doc, spKeyPairCommand)
+		}
 	}
 
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))

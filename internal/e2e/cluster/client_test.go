@@ -17,7 +17,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 )
 
-// Paths and names the README documents.
+// Paths and names the documents (README.md, deploy/) name.
 const (
 	loginPath     = "/auth/api/v1/saml/login/" // + Customer_ID: the ACS for POST
 	sessionCookie = "__Host-ssogw_session"     // and _1, _2, ... when split

@@ -213,7 +213,7 @@ func testRedisDown(t *testing.T, c *cluster) {
 		t.Fatal(err)
 	}
 	if r.code == http.StatusSeeOther {
-		t.Logf("as the README says (Replays across replicas): a response accepted before Redis restarted empty was accepted again by %s (%v): a Redis that restarts empty reopens the acceptance window", rs[1].name, r)
+		t.Logf("as deploy/CONFIGURATION.md says (Replays across replicas): a response accepted before Redis restarted empty was accepted again by %s (%v): a Redis that restarts empty reopens the acceptance window", rs[1].name, r)
 	} else {
 		t.Logf("a response accepted before the Redis restart, posted again after it: %v", r)
 	}

@@ -52,7 +52,7 @@ type sessionKey struct {
 	hash, block string
 }
 
-// newSessionKey makes a random key pair of the sizes the README recommends.
+// newSessionKey makes a random key pair of the sizes deploy/CONFIGURATION.md recommends.
 func newSessionKey(t testing.TB, name string) sessionKey {
 	t.Helper()
 	return sessionKey{name: name, hash: randomBase64(t, 64), block: randomBase64(t, 32)}

@@ -21,7 +21,7 @@ import (
 //	(c) once no session sealed with K1 is left (they expire after
 //	    session.lifetime, or the user signs in again), remove K1.
 //
-// This is the procedure the README describes since commit 697fae4. The
+// This is the procedure deploy/CONFIGURATION.md describes (since commit 697fae4). The
 // contrast, the one-phase procedure it described before (put the new key
 // first at once), is in testOnePhaseRotation.
 func testKeyRotation(t *testing.T, c *cluster) {
@@ -119,7 +119,7 @@ func testKeyRotation(t *testing.T, c *cluster) {
 	// The remembered organisation is sealed with K1 too, and lives a year,
 	// not session.lifetime: removing K1 forgets it.
 	if where := rememberedLogin(t, rs[0], remembered); where != loginPath+fileTenant {
-		t.Logf("as the README says (rotation step 3): after K1 was removed, a page load with the remembered-tenant cookie sealed before the roll goes to %q instead of %q; users pick their organisation again", where, loginPath+fileTenant)
+		t.Logf("as deploy/CONFIGURATION.md says (rotation step 3): after K1 was removed, a page load with the remembered-tenant cookie sealed before the roll goes to %q instead of %q; users pick their organisation again", where, loginPath+fileTenant)
 	}
 
 	t.Run("OnePhaseContrast", func(t *testing.T) { testOnePhaseRotation(t, c) })
@@ -151,7 +151,7 @@ func rememberedLogin(t *testing.T, g *gateway, cookie string) string {
 	return where
 }
 
-// testOnePhaseRotation shows what the one-phase procedure (the README's
+// testOnePhaseRotation shows what the one-phase procedure (deploy/CONFIGURATION.md's
 // until commit 697fae4: "add the new pair as the first entry and keep the
 // old one after it; roll it out to every replica") does while it is being
 // rolled out: a replica already rotated

@@ -7,4 +7,4 @@
 //
 // The package holds no code besides its test: it is a test of the
 // documents, not a library.
-package doccheck
+package repocheck
