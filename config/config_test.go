@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // TestLoadValid loads a complete configuration from a file and checks every
@@ -44,7 +45,7 @@ func TestLoadValid(t *testing.T) {
 		}},
 	)
 	cfgFile := fx.path("gateway.yaml")
-	writeFile(t, cfgFile, marshal(t, doc))
+	testfiles.Write(t, cfgFile, marshal(t, doc))
 	env := envOf(map[string]string{"SSO_BLOCK_KEY": strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(b64(bytes.Repeat([]byte{0xfb}, 24))), "=")})
 
 	cfg, err := config.Load(cfgFile, env)

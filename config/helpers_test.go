@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // fixture is a folder holding every file the test configs name: key pairs,
@@ -62,25 +62,15 @@ func newFixture(t *testing.T) *fixture {
 		key, cert := samltest.NewKeyPair(t, kp.name, kp.bits, now.Add(-time.Hour), now.AddDate(1, 0, 0))
 		samltest.WriteKeyPairPEM(t, dir, kp.name, key, cert)
 	}
-	writeFile(t, filepath.Join(dir, metadataFile), samltest.NewIDP(t).MetadataXML())
-	writeFile(t, filepath.Join(dir, hashKeyFile), []byte(b64(hashKey)+"\n"))
-	writeFile(t, filepath.Join(dir, blockKeyFile), []byte(b64(blockKey)+"\n"))
-	writeFile(t, filepath.Join(dir, shortKeyFile), []byte(b64n(31)))
-	writeFile(t, filepath.Join(dir, garbageFile), []byte("this is not base64!\n"))
+	testfiles.Write(t, filepath.Join(dir, metadataFile), samltest.NewIDP(t).MetadataXML())
+	testfiles.Write(t, filepath.Join(dir, hashKeyFile), []byte(b64(hashKey)+"\n"))
+	testfiles.Write(t, filepath.Join(dir, blockKeyFile), []byte(b64(blockKey)+"\n"))
+	testfiles.Write(t, filepath.Join(dir, shortKeyFile), []byte(b64n(31)))
+	testfiles.Write(t, filepath.Join(dir, garbageFile), []byte("this is not base64!\n"))
 	return &fixture{dir: dir}
 }
 
 func (f *fixture) path(name string) string { return filepath.Join(f.dir, name) }
-
-func writeFile(t *testing.T, name string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // baseDoc returns a complete, valid configuration document whose relative
 // paths point into a fixture's folder. Tests edit it and marshal it.

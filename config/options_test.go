@@ -12,6 +12,7 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // Files the tests of hosts, metadata refresh, metadata signing, SP key
@@ -37,8 +38,8 @@ func newOptionsFixture(t *testing.T) *fixture {
 		}
 		two = append(two, data...)
 	}
-	writeFile(t, fx.path(twoCertsFile), two)
-	writeFile(t, fx.path(badCertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")}))
+	testfiles.Write(t, fx.path(twoCertsFile), two)
+	testfiles.Write(t, fx.path(badCertFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")}))
 	now := time.Now()
 	key, cert := samltest.NewKeyPair(t, "third", 2048, now.Add(-time.Hour), now.AddDate(1, 0, 0))
 	samltest.WriteKeyPairPEM(t, fx.dir, "third", key, cert)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // TestSecuritySettingsParse: trusted proxies, limits, the Redis replay
@@ -15,7 +16,7 @@ import (
 func TestSecuritySettingsParse(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t)
-	writeFile(t, fx.path("secrets/redis.url"), []byte("rediss://:s3cret@redis.internal:6380/2\n"))
+	testfiles.Write(t, fx.path("secrets/redis.url"), []byte("rediss://:s3cret@redis.internal:6380/2\n"))
 	tests := []struct {
 		name  string
 		edits []edit

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/internal/cli"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 func TestRunCommands(t *testing.T) {
@@ -76,7 +76,7 @@ func newCheckDir(t *testing.T) *checkDir {
 	now := time.Now()
 	key, cert := samltest.NewKeyPair(t, "sso-gateway SP", 2048, now.Add(-time.Hour), now.AddDate(1, 0, 0))
 	samltest.WriteKeyPairPEM(t, dir, "sp", key, cert)
-	writeFile(t, filepath.Join(dir, "acme.xml"), samltest.NewIDP(t).MetadataXML())
+	testfiles.Write(t, filepath.Join(dir, "acme.xml"), samltest.NewIDP(t).MetadataXML())
 
 	remote := samltest.NewIDP(t).MetadataXML()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,17 +95,10 @@ func newCheckDir(t *testing.T) *checkDir {
 	}
 }
 
-func writeFile(t *testing.T, name string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(name, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func (d *checkDir) writeConfig(t *testing.T, yaml string) string {
 	t.Helper()
 	name := filepath.Join(d.dir, "gateway.yaml")
-	writeFile(t, name, []byte(yaml))
+	testfiles.Write(t, name, []byte(yaml))
 	return name
 }
 
@@ -271,7 +264,7 @@ func TestCheckUnreadableConfig(t *testing.T) {
 			t.Parallel()
 			name := filepath.Join(t.TempDir(), "gateway.yaml")
 			if tt.content != nil {
-				writeFile(t, name, []byte(*tt.content))
+				testfiles.Write(t, name, []byte(*tt.content))
 			}
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), []string{"check", "-config", name}, &stdout, &stderr)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // TestTenantsCommand: `tenants` prints what to type into Entra ID for each
@@ -120,7 +122,7 @@ func TestCheckPrevious(t *testing.T) {
 `+extra)
 	}
 	old := filepath.Join(t.TempDir(), "old.yaml")
-	writeFile(t, old, []byte(doc("https://cloudimanage.example", "")))
+	testfiles.Write(t, old, []byte(doc("https://cloudimanage.example", "")))
 	// Adding hosts changed nothing; opting in, or a new public_url, does.
 	for _, c := range []struct {
 		name, publicURL, extra string

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // An entra_tenant_id that contradicts the tenant's Entra metadata is a
@@ -20,8 +21,8 @@ func TestEntraTenantIDMustMatchMetadata(t *testing.T) {
 	t.Parallel()
 	idp := samltest.NewIDP(t)
 	dir := t.TempDir()
-	writeSPKeyPair(t, dir)
-	writeFiles(t, dir, map[string][]byte{"idp.xml": idp.MetadataXML()})
+	testfiles.SPKeyPair(t, dir, "sp.crt", "sp.key")
+	testfiles.WriteAll(t, dir, map[string][]byte{"idp.xml": idp.MetadataXML()})
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
 	build := func(entra string) *Gateway {
 		doc := fmt.Sprintf(`public_url: https://docs.example.com

@@ -18,8 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sso-gateway/sso-gateway/config"
-	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -43,9 +43,9 @@ func newTestGateway(t testing.TB, upstream http.Handler, extra string) *testGate
 	t.Cleanup(up.Close)
 	dir := t.TempDir()
 	idp := samltest.NewIDP(t)
-	writeSPKeyPair(t, dir)
+	testfiles.SPKeyPair(t, dir, "sp.crt", "sp.key")
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	writeFiles(t, dir, map[string][]byte{"idp.xml": idp.MetadataXML(), "config.yaml": []byte(fmt.Sprintf(`public_url: https://docs.example.com
+	testfiles.WriteAll(t, dir, map[string][]byte{"idp.xml": idp.MetadataXML(), "config.yaml": []byte(fmt.Sprintf(`public_url: https://docs.example.com
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 upstream: %s
@@ -68,27 +68,6 @@ tenants:
 		t.Fatal(err)
 	}
 	return &testGateway{gw: gw, cfg: cfg, idp: idp, upstream: up, hits: hits}
-}
-
-// writeFiles writes each of files into dir.
-func writeFiles(t testing.TB, dir string, files map[string][]byte) {
-	t.Helper()
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// writeSPKeyPair writes a new SP certificate and key into dir as sp.crt
-// and sp.key, the names the tests' configs use.
-func writeSPKeyPair(t testing.TB, dir string) {
-	t.Helper()
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFiles(t, dir, map[string][]byte{"sp.crt": sp.CertPEM(), "sp.key": sp.KeyPEM()})
 }
 
 // signIn posts an IdP-initiated response for acme and returns the session

@@ -19,6 +19,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -53,7 +54,7 @@ func newIsoEnvWatching(t *testing.T, connState func(net.Conn, http.ConnState), i
 	e.up.Config.ConnState = connState
 	e.up.Start()
 	t.Cleanup(e.up.Close)
-	writeSPKeyPair(t, e.dir)
+	testfiles.SPKeyPair(t, e.dir, "sp.crt", "sp.key")
 	for _, id := range ids {
 		e.idps[id] = samltest.NewIDP(t)
 		e.writeMetadata(id)

@@ -27,6 +27,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -53,7 +54,7 @@ func newReloadEnv(t *testing.T, tenants []string, keys ...string) *reloadEnv {
 		fmt.Fprint(w, "upstream ", r.Header.Get("X-Remote-Tenant"))
 	}))
 	t.Cleanup(e.up.Close)
-	writeSPKeyPair(t, e.dir)
+	testfiles.SPKeyPair(t, e.dir, "sp.crt", "sp.key")
 	e.write("idp.xml", string(e.idp.MetadataXML()))
 	e.writeConfig(tenants, keys...)
 	cfg, err := config.Load(e.configPath(), noEnv)

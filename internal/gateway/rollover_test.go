@@ -20,6 +20,7 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -70,9 +71,9 @@ func newRolloverEnv(t *testing.T, idp *samltest.IDP) *rolloverEnv {
 	up := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(up.Close)
 	dir := t.TempDir()
-	writeSPKeyPair(t, dir)
+	testfiles.SPKeyPair(t, dir, "sp.crt", "sp.key")
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	writeFiles(t, dir, map[string][]byte{"config.yaml": fmt.Appendf(nil, `public_url: https://docs.example.com
+	testfiles.WriteAll(t, dir, map[string][]byte{"config.yaml": fmt.Appendf(nil, `public_url: https://docs.example.com
 listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
 upstream: %s

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sso-gateway/sso-gateway/config"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // spKeyPairCommand is the README's one line that makes the SP key pair.
@@ -45,7 +46,7 @@ func TestOpenSSLKeyPair(t *testing.T) {
 	}
 
 	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 32)))
-	writeFiles(t, dir, map[string][]byte{
+	testfiles.WriteAll(t, dir, map[string][]byte{
 		"idp.xml": samltest.NewIDP(t).MetadataXML(),
 		"config.yaml": []byte(fmt.Sprintf(`public_url: https://docs.example.com
 upstream: http://127.0.0.1:3000

@@ -3,7 +3,6 @@ package cluster
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/redistest"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // Tenants of the cluster: one with a metadata file, one with a metadata
@@ -48,17 +47,11 @@ func newCluster(t *testing.T) *cluster {
 	c := &cluster{owner: t, redis: redistest.Start(t)}
 	dir := t.TempDir()
 
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sso-gateway SP"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spCert, spKey := filepath.Join(dir, "sp-cert.pem"), filepath.Join(dir, "sp-key.pem")
-	writeFile(t, spCert, sp.CertPEM())
-	writeFile(t, spKey, sp.KeyPEM())
+	spCert, spKey := testfiles.SPKeyPair(t, dir, "sp-cert.pem", "sp-key.pem")
 
 	c.fileIDP = samltest.NewIDP(t)
 	acmeXML := filepath.Join(dir, "acme-federationmetadata.xml")
-	writeFile(t, acmeXML, c.fileIDP.MetadataXML())
+	testfiles.Write(t, acmeXML, c.fileIDP.MetadataXML())
 
 	c.urlIDP = samltest.NewIDP(t)
 	var served atomic.Int64
@@ -82,13 +75,6 @@ func newCluster(t *testing.T) *cluster {
 	}
 	t.Logf("cluster of %v up in %v; load balancer at %s", c.current(), time.Since(start).Round(time.Millisecond), c.lb.url())
 	return c
-}
-
-func writeFile(t testing.TB, name string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(name, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // addReplica starts a replica with the cluster's spec, puts it behind the

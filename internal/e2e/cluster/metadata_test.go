@@ -3,15 +3,14 @@ package cluster
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // Metadata refresh timing, fixed in the gateway (metadata/refresh.go):
@@ -72,13 +71,7 @@ func (mt *metadataTenant) clear(t *testing.T) {
 func TestMetadataOutage(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sso-gateway SP"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spCert, spKey := filepath.Join(dir, "sp-cert.pem"), filepath.Join(dir, "sp-key.pem")
-	writeFile(t, spCert, sp.CertPEM())
-	writeFile(t, spKey, sp.KeyPEM())
+	spCert, spKey := testfiles.SPKeyPair(t, dir, "sp-cert.pem", "sp-key.pem")
 	upstream := newSwitchServer(t, "upstream", upstreamHandler)
 
 	tenants := []*metadataTenant{

@@ -2,12 +2,11 @@ package cluster
 
 import (
 	"net/http"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
-	"github.com/sso-gateway/sso-gateway/internal/selfsigned"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/samltest"
+	"github.com/sso-gateway/sso-gateway/internal/testsupport/testfiles"
 )
 
 // TestMetadataURLChangeKeepsGoodMetadata: a reload that points a tenant's
@@ -17,13 +16,7 @@ import (
 func TestMetadataURLChangeKeepsGoodMetadata(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	sp, err := selfsigned.New(selfsigned.Options{CommonName: "sso-gateway SP"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spCert, spKey := filepath.Join(dir, "sp-cert.pem"), filepath.Join(dir, "sp-key.pem")
-	writeFile(t, spCert, sp.CertPEM())
-	writeFile(t, spKey, sp.KeyPEM())
+	spCert, spKey := testfiles.SPKeyPair(t, dir, "sp-cert.pem", "sp-key.pem")
 	idp := samltest.NewIDP(t)
 	var served atomic.Int64
 	md := newSwitchServer(t, "metadata", metadataHandler(idp.MetadataXML(), &served))
