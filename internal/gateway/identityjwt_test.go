@@ -36,7 +36,7 @@ const (
 
 // jwtKeyFiles writes an EC P-256 key (ec.pem) and a 2048-bit RSA key
 // (rsa.pem, rsa2.pem is another) to a new folder and returns it.
-func jwtKeyFiles(t *testing.T) string {
+func jwtKeyFiles(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
