@@ -280,9 +280,10 @@ func TestJWKSMethods(t *testing.T) {
 	}
 }
 
-// TestIdentityJWTRotation: a reload follows a key rotation. While
-// previous_key_file is set, the JWKS has both keys and a token the old key
-// signed still verifies, while the new key signs from the reload on; once
+// TestIdentityJWTRotation: a reload follows each step of a key rotation
+// (deploy/CONFIGURATION.md). The new key is first published as
+// previous_key_file while the old one signs; then it signs while the old
+// one is published, and a token the old key signed still verifies; once
 // previous_key_file is removed, the old kid is gone and the old token
 // fails. The audience follows the reload too.
 func TestIdentityJWTRotation(t *testing.T) {
@@ -342,8 +343,22 @@ func TestIdentityJWTRotation(t *testing.T) {
 		t.Fatalf("before the rotation: %v", err)
 	}
 
+	// Step 1: the new key is published, and signs nothing yet.
+	reload(identityJWTConfig(oldKey, newKey, jwtAudience))
+	published := jwks()
+	if kids := kidsOf(published); len(kids) != 2 || kids[0] != oldKid {
+		t.Fatalf("JWKS with the new key published: got kids %q, want the old %q, then the new key's", kids, oldKid)
+	}
+	if _, kid, err := verifyAssertion(request(), published, jwtAudience); err != nil || kid != oldKid {
+		t.Errorf("a token with the new key published: got kid %q (%v), want the old key's %q", kid, err, oldKid)
+	}
+
+	// Step 2: the new key signs; the old one is still published.
 	reload(identityJWTConfig(newKey, oldKey, jwtAudience))
 	during := jwks()
+	if during.Keys[0].KeyID != published.Keys[1].KeyID {
+		t.Errorf("JWKS during the rotation: got kid %q first, want the new key's %q", during.Keys[0].KeyID, published.Keys[1].KeyID)
+	}
 	if kids := kidsOf(during); len(kids) != 2 || kids[1] != oldKid || kids[0] == oldKid {
 		t.Fatalf("JWKS during the rotation: got kids %q, want the new key's, then the old %q", kids, oldKid)
 	}
@@ -355,6 +370,7 @@ func TestIdentityJWTRotation(t *testing.T) {
 		t.Errorf("a token after the reload: got kid %q (%v), want the new key's %q", kid, err, during.Keys[0].KeyID)
 	}
 
+	// Step 3: the old key is gone; the audience changes too.
 	reload(identityJWTConfig(newKey, "", "https://app2.example.com"))
 	after := jwks()
 	if kids := kidsOf(after); slices.Contains(kids, oldKid) || len(kids) != 1 {
