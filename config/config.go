@@ -97,8 +97,11 @@ type Config struct {
 
 	SP      SP
 	Session Session
-	Tenants []Tenant
-	Log     Log
+	// IdentityJWT, if not nil, signs the identity the upstream receives as
+	// a JWT (X-Remote-Jwt-Assertion); nil leaves it out.
+	IdentityJWT *IdentityJWT
+	Tenants     []Tenant
+	Log         Log
 	// GC is read at start; a reload does not change it.
 	GC GC
 

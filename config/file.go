@@ -6,24 +6,25 @@ package config
 // instead of aborting the whole decode. Pointers tell "absent" from "false".
 
 type file struct {
-	PublicURL       string       `yaml:"public_url"`
-	Listen          string       `yaml:"listen"`
-	TLS             *tlsFile     `yaml:"tls"`
-	AdminListen     string       `yaml:"admin_listen"`
-	Upstream        string       `yaml:"upstream"`
-	UpstreamHost    string       `yaml:"upstream_host"`
-	UpstreamTimeout string       `yaml:"upstream_timeout"`
-	ShutdownTimeout string       `yaml:"shutdown_timeout"`
-	ShutdownDelay   string       `yaml:"shutdown_delay"`
-	TrustedProxies  []string     `yaml:"trusted_proxies"`
-	AllowInsecure   *bool        `yaml:"allow_insecure_http"`
-	Limits          limitsFile   `yaml:"limits"`
-	ReplayCache     replayFile   `yaml:"replay_cache"`
-	SP              spFile       `yaml:"sp"`
-	Session         sessionFile  `yaml:"session"`
-	Tenants         []tenantFile `yaml:"tenants"`
-	Log             logFile      `yaml:"log"`
-	GC              gcFile       `yaml:"gc"`
+	PublicURL       string           `yaml:"public_url"`
+	Listen          string           `yaml:"listen"`
+	TLS             *tlsFile         `yaml:"tls"`
+	AdminListen     string           `yaml:"admin_listen"`
+	Upstream        string           `yaml:"upstream"`
+	UpstreamHost    string           `yaml:"upstream_host"`
+	UpstreamTimeout string           `yaml:"upstream_timeout"`
+	ShutdownTimeout string           `yaml:"shutdown_timeout"`
+	ShutdownDelay   string           `yaml:"shutdown_delay"`
+	TrustedProxies  []string         `yaml:"trusted_proxies"`
+	AllowInsecure   *bool            `yaml:"allow_insecure_http"`
+	Limits          limitsFile       `yaml:"limits"`
+	ReplayCache     replayFile       `yaml:"replay_cache"`
+	SP              spFile           `yaml:"sp"`
+	Session         sessionFile      `yaml:"session"`
+	IdentityJWT     *identityJWTFile `yaml:"identity_jwt"`
+	Tenants         []tenantFile     `yaml:"tenants"`
+	Log             logFile          `yaml:"log"`
+	GC              gcFile           `yaml:"gc"`
 }
 
 type gcFile struct {
@@ -69,6 +70,13 @@ type sessionKeyFile struct {
 	BlockKey     string `yaml:"block_key"`
 	BlockKeyFile string `yaml:"block_key_file"`
 	BlockKeyEnv  string `yaml:"block_key_env"`
+}
+
+type identityJWTFile struct {
+	KeyFile         string `yaml:"key_file"`
+	PreviousKeyFile string `yaml:"previous_key_file"`
+	Audience        string `yaml:"audience"`
+	Lifetime        string `yaml:"lifetime"`
 }
 
 type tenantFile struct {

@@ -93,6 +93,9 @@ func (v *validator) config(f *file) *Config {
 
 	c.SP = v.sp("sp", &f.SP)
 	c.Session = v.session("session", &f.Session)
+	if f.IdentityJWT != nil {
+		c.IdentityJWT = v.identityJWT("identity_jwt", f.IdentityJWT)
+	}
 	c.Tenants = v.tenants("tenants", f.Tenants)
 	c.Log = v.log("log", &f.Log)
 	c.GC = v.gc("gc", &f.GC)

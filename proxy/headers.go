@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/sso-gateway/sso-gateway/internal/identityjwt"
 	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
@@ -32,6 +33,10 @@ const (
 	// HeaderGroupsOverage is "true" when Entra sent no groups because the
 	// user is in more than 150 (the groups.link claim); absent otherwise.
 	HeaderGroupsOverage = "X-Remote-Groups-Overage"
+	// HeaderJWTAssertion is the identity as a JWT the gateway signed
+	// (config identity_jwt, package identityjwt), which the upstream can
+	// verify against the gateway's JWKS; absent when identity_jwt is off.
+	HeaderJWTAssertion = "X-Remote-Jwt-Assertion"
 
 	// identityPrefix is reserved: any inbound header that starts with it,
 	// in any case and with '_' for '-', is removed.
@@ -106,10 +111,14 @@ func deleteReserved(h http.Header) {
 }
 
 // identity is a session's identity headers, rendered: names[i] is set to
-// values[i]. Once made it is never modified, and it is shared by every
-// request of a session that the session cache shares.
+// values[i]. Once made it is never modified, but for the token cached in
+// assertion, and it is shared by every request of a session that the
+// session cache shares.
 type identity struct {
 	names, values []string
+	// assertion keeps the session's signed identity (HeaderJWTAssertion)
+	// between its requests: it is signed once per validity window.
+	assertion identityjwt.Cache
 }
 
 // identityOf returns s's identity headers, rendered once per shared

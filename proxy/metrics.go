@@ -11,7 +11,7 @@ const (
 	outcomeUpstreamError   = "upstream_error"   // 502
 	outcomeUpstreamTimeout = "upstream_timeout" // 504
 	outcomeClientClosed    = "client_closed"    // the client went away first
-	outcomeRefused         = "refused"          // 400, not forwarded (an upgrade other than websocket)
+	outcomeRefused         = "refused"          // 400 or 500, not forwarded (an upgrade other than websocket; the identity JWT not signed)
 )
 
 // Outcomes returns every outcome label value, in a new slice on each call.

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sso-gateway/sso-gateway/internal/identityjwt"
 	"github.com/sso-gateway/sso-gateway/internal/logging"
 	"github.com/sso-gateway/sso-gateway/internal/page"
 	"github.com/sso-gateway/sso-gateway/internal/redirect"
@@ -46,6 +47,16 @@ type Authenticator interface {
 
 var _ Authenticator = (*samlsp.Provider)(nil)
 
+// Asserter signs a session's identity as a JWT (HeaderJWTAssertion).
+// *identityjwt.Signer implements it.
+type Asserter interface {
+	// Token returns s's token, kept in c (which is kept with s's
+	// rendered identity headers) until it must be signed again.
+	Token(s *samlsp.Session, c *identityjwt.Cache) (string, error)
+}
+
+var _ Asserter = (*identityjwt.Signer)(nil)
+
 // Options configure a Proxy.
 type Options struct {
 	// Upstream is the backend; its path, if any, is prefixed to every
@@ -66,6 +77,9 @@ type Options struct {
 	Transport http.RoundTripper
 	Logger    *slog.Logger
 	Metrics   *Metrics
+	// Assertion, if not nil, signs the identity sent upstream as
+	// HeaderJWTAssertion; nil sends none.
+	Assertion Asserter
 	// AccessLog writes one line per request outside the SAML endpoints.
 	// With a Logger from logging.New they are written by its fast lines,
 	// buffered when it writes to a logging.Output.
@@ -75,6 +89,7 @@ type Options struct {
 // Proxy is the public handler.
 type Proxy struct {
 	auth      Authenticator
+	asserter  Asserter // Options.Assertion
 	rp        *httputil.ReverseProxy
 	transport http.RoundTripper
 	log       *slog.Logger
@@ -97,7 +112,7 @@ func New(o Options) (*Proxy, error) {
 	if transport == nil {
 		transport = NewTransport(timeout)
 	}
-	p := &Proxy{auth: o.Auth, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport, scheme: o.PublicScheme}
+	p := &Proxy{auth: o.Auth, asserter: o.Assertion, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport, scheme: o.PublicScheme}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -123,10 +138,14 @@ func New(o Options) (*Proxy, error) {
 			h := pr.Out.Header
 			deleteReserved(h)
 			id := identityOf(st.session)
-			// Every value set here shares one array: the identity, three
-			// forwarding fields, the correlation ID and the cookies.
-			hs := headerSet{h: h, vals: make([]string, 0, len(id.names)+5)}
+			// Every value set here shares one array: the identity, its
+			// assertion, three forwarding fields, the correlation ID and
+			// the cookies.
+			hs := headerSet{h: h, vals: make([]string, 0, len(id.names)+6)}
 			id.setOn(&hs)
+			if st.assertion != "" {
+				hs.set(HeaderJWTAssertion, st.assertion)
+			}
 			// SetXForwarded would name only the TCP peer; behind trusted
 			// load balancers the verified chain starts at the client.
 			// These are its fields, set without an allocation each.
@@ -214,7 +233,31 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Errorf("proxy: refused Upgrade %q", up)))
 		return
 	}
+	if st.assertion, ok = p.assertion(r, s); !ok {
+		st.setOutcome(outcomeRefused)
+		page.Write(rec, r, page.Errorf(http.StatusInternalServerError, "The gateway could not vouch for your identity. Please try again in a moment.", nil))
+		return
+	}
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// assertion returns the value of HeaderJWTAssertion for s: its signed
+// identity, or "" when the proxy signs none. false means signing failed,
+// which is logged: the request must not go on without it, since the
+// upstream would refuse it. Every answer that vouches for s sets it, the
+// proxied request's headers and the forward-auth answer alike.
+func (p *Proxy) assertion(r *http.Request, s *samlsp.Session) (string, bool) {
+	if p.asserter == nil {
+		return "", true
+	}
+	token, err := p.asserter.Token(s, &identityOf(s).assertion)
+	if err != nil {
+		p.log.LogAttrs(r.Context(), slog.LevelError, "identity JWT not signed",
+			slog.String("error", err.Error()),
+			slog.String("correlation_id", reqinfo.CorrelationID(r.Context())))
+		return "", false
+	}
+	return token, true
 }
 
 // finish counts the request and writes its access-log line.
@@ -430,11 +473,13 @@ func (p *Proxy) logUpstreamError(r *http.Request, err error) {
 // requestState travels in the request context from ServeHTTP to the
 // ReverseProxy callbacks, which run on the same goroutine.
 type requestState struct {
-	rec      recorder // the response, as ServeHTTP passes it on
-	session  *samlsp.Session
-	start    time.Time
-	upstream time.Duration // to the upstream's response headers, when it answered
-	out      string
+	rec     recorder // the response, as ServeHTTP passes it on
+	session *samlsp.Session
+	// assertion is the value of HeaderJWTAssertion, or "" for none.
+	assertion string
+	start     time.Time
+	upstream  time.Duration // to the upstream's response headers, when it answered
+	out       string
 }
 
 type stateKey struct{}

@@ -14,7 +14,7 @@ import (
 )
 
 // adminHandler serves the admin listener: metrics, health, the tenant
-// report and the Go profiler. It is never mounted on the public listener.
+// report, the identity JWT's public keys and the Go profiler. It is never mounted on the public listener.
 func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Handler {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -29,6 +29,7 @@ func (g *Gateway) adminHandler(reg *prometheus.Registry, version string) http.Ha
 	})
 	mux.HandleFunc("GET /readyz", g.serveReady)
 	mux.HandleFunc("GET /tenants", g.serveTenants)
+	mux.HandleFunc("GET /jwks.json", func(w http.ResponseWriter, r *http.Request) { serveJWKS(w, r, g.state.Load()) })
 	handleProfiler(mux)
 	return mux
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -56,7 +57,14 @@ func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 // signed-in GET for it, with groups groups.
 func instantGateway(tb testing.TB, groups int) (http.Handler, *http.Request) {
 	tb.Helper()
-	base := newTestGateway(tb, okUpstream, "")
+	return instantGatewayWith(tb, groups, "")
+}
+
+// instantGatewayWith is instantGateway with extra configuration (see
+// newTestGateway).
+func instantGatewayWith(tb testing.TB, groups int, extra string) (http.Handler, *http.Request) {
+	tb.Helper()
+	base := newTestGateway(tb, okUpstream, extra)
 	gw, err := Build(context.Background(), base.cfg, Deps{
 		Registry:          prometheus.NewRegistry(),
 		Logger:            logging.New(io.Discard, slog.LevelInfo, "json"),
@@ -126,17 +134,28 @@ const proxiedAllocBudget = 17
 // and with 150. Not parallel: AllocsPerRun counts the whole process.
 func TestProxiedRequestAllocations(t *testing.T) {
 	bare := serveAllocs(t, bareProxy(), publicRequest(http.MethodGet, "/documents/Q3%20Minutes.md?view=1", nil))
-	for _, groups := range []int{20, 150} {
-		h, req := instantGateway(t, groups)
+	// With identity_jwt, the session's token is signed once and cached
+	// with its identity headers: no more allocations per request.
+	jwt := identityJWTConfig(filepath.Join(jwtKeyFiles(t), "ec.pem"), "", jwtAudience)
+	for _, tc := range []struct {
+		groups int
+		extra  string
+	}{{20, ""}, {150, ""}, {20, jwt}, {150, jwt}} {
+		groups := tc.groups
+		h, req := instantGatewayWith(t, groups, tc.extra)
 		got := serveAllocs(t, h, req)
 		budget := bare + proxiedAllocBudget
 		if race.Enabled {
 			// sync.Pool drops some of what it is given on purpose.
 			budget += 5
 		}
-		t.Logf("%d groups: %v allocations per request; a bare ReverseProxy makes %v", groups, got, bare)
+		name := fmt.Sprintf("%d groups", groups)
+		if tc.extra != "" {
+			name += ", identity JWT"
+		}
+		t.Logf("%s: %v allocations per request; a bare ReverseProxy makes %v", name, got, bare)
 		if got > budget {
-			t.Errorf("%d groups: got %v allocations per request, want at most %v (%v of a bare ReverseProxy + %d)", groups, got, budget, bare, proxiedAllocBudget)
+			t.Errorf("%s: got %v allocations per request, want at most %v (%v of a bare ReverseProxy + %d)", name, got, budget, bare, proxiedAllocBudget)
 		}
 	}
 }
@@ -146,17 +165,19 @@ func TestProxiedRequestAllocations(t *testing.T) {
 // gateway's own CPU and allocations per request. bare is a plain
 // ReverseProxy doing the same.
 func BenchmarkPublicHandler(b *testing.B) {
+	jwt := identityJWTConfig(filepath.Join(jwtKeyFiles(b), "ec.pem"), "", jwtAudience)
 	for _, bc := range []struct {
 		name   string
 		groups int
-	}{{"20 groups", 20}, {"150 groups", 150}, {"bare ReverseProxy", 0}} {
+		extra  string
+	}{{"20 groups", 20, ""}, {"150 groups", 150, ""}, {"20 groups, identity JWT", 20, jwt}, {"bare ReverseProxy", 0, ""}} {
 		b.Run(bc.name, func(b *testing.B) {
 			var h http.Handler
 			var req *http.Request
 			if bc.groups == 0 {
 				h, req = bareProxy(), publicRequest(http.MethodGet, "/documents/Q3%20Minutes.md?view=1", nil)
 			} else {
-				h, req = instantGateway(b, bc.groups)
+				h, req = instantGatewayWith(b, bc.groups, bc.extra)
 			}
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()

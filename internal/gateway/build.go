@@ -143,6 +143,14 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	signer, err := g.identitySigner(cfg)
+	if err != nil {
+		return err
+	}
+	var asserter proxy.Asserter
+	if signer != nil {
+		asserter = signer
+	}
 	px, err := proxy.New(proxy.Options{
 		Upstream:        cfg.Upstream,
 		UpstreamHost:    cfg.UpstreamHost,
@@ -152,6 +160,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		Transport:       upstreamTransport(g.deps.UpstreamTransport, cfg.UpstreamTimeout),
 		Logger:          g.log,
 		Metrics:         g.proxyMetrics,
+		Assertion:       asserter,
 		AccessLog:       cfg.Log.Access,
 	})
 	if err != nil {
@@ -186,6 +195,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		logins: newLoginPools(cfg.Limits),
 		loads:  byID,
 		hosts:  newHostSet(cfg),
+		jwt:    signer,
 	})
 	if prev != nil {
 		// Requests in flight keep their connections; idle ones to the

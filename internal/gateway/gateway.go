@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sso-gateway/sso-gateway/config"
+	"github.com/sso-gateway/sso-gateway/internal/identityjwt"
 	"github.com/sso-gateway/sso-gateway/internal/metadata"
 	"github.com/sso-gateway/sso-gateway/internal/reqinfo"
 	"github.com/sso-gateway/sso-gateway/proxy"
@@ -88,6 +89,9 @@ type state struct {
 	loads map[string]*tenantLoad
 	// hosts are the host names the gateway serves.
 	hosts hostSet
+	// jwt signs the identity sent upstream and serves its JWKS; nil when
+	// identity_jwt is off.
+	jwt *identityjwt.Signer
 }
 
 // PublicHandler is the handler of the public listener.

@@ -18,7 +18,8 @@ import (
 //     the Host (hosts.go).
 //  3. Own paths, with their throttle: everything under samlsp.PathPrefix
 //     goes to serveSAML (limits.go), which reads the body in time and
-//     takes a slot of its pool before samlsp.Provider serves it.
+//     takes a slot of its pool before samlsp.Provider serves it; but the
+//     identity JWT's public keys, JWKSPath, are served at once (jwks.go).
 //  4. Session check: proxy.Proxy asks samlsp.Provider.Authenticate for
 //     the session; without one, the user is sent to sign in or gets 401.
 //  5. Proxy: proxy.Proxy forwards the request upstream with the verified
@@ -42,6 +43,11 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	r.Host = host
 	if !st.hosts.serves(host) {
 		g.otherHost(w, r, st)
+		return
+	}
+	if r.URL.Path == JWKSPath {
+		// Static bytes: no throttle.
+		serveJWKS(w, r, st)
 		return
 	}
 	if samlsp.OwnPath(r) {
