@@ -143,6 +143,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	hosts := newHostSet(cfg)
 	px, err := proxy.New(proxy.Options{
 		Upstream:        cfg.Upstream,
 		UpstreamHost:    cfg.UpstreamHost,
@@ -153,6 +154,8 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		Logger:          g.log,
 		Metrics:         g.proxyMetrics,
 		AccessLog:       cfg.Log.Access,
+		CanonicalHost:   hosts.canonical,
+		Clock:           g.clock,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -185,7 +188,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		client: reqinfo.NewResolver(cfg.TrustedProxies),
 		logins: newLoginPools(cfg.Limits),
 		loads:  byID,
-		hosts:  newHostSet(cfg),
+		hosts:  hosts,
 	})
 	if prev != nil {
 		// Requests in flight keep their connections; idle ones to the
