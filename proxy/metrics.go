@@ -12,11 +12,13 @@ const (
 	outcomeUpstreamTimeout = "upstream_timeout" // 504
 	outcomeClientClosed    = "client_closed"    // the client went away first
 	outcomeRefused         = "refused"          // 400 or 500, not forwarded (an upgrade other than websocket; the identity JWT not signed)
+	outcomeVerified        = "verified"         // forward auth: 200 with the identity
+	outcomeVerifyDenied    = "verify_denied"    // forward auth: no session (401, or 302 to sign in), or 403
 )
 
 // Outcomes returns every outcome label value, in a new slice on each call.
 func Outcomes() []string {
-	return []string{outcomeProxied, outcomeLoginRedirect, outcomeUnauthenticated, outcomeUpstreamError, outcomeUpstreamTimeout, outcomeClientClosed, outcomeRefused}
+	return []string{outcomeProxied, outcomeLoginRedirect, outcomeUnauthenticated, outcomeUpstreamError, outcomeUpstreamTimeout, outcomeClientClosed, outcomeRefused, outcomeVerified, outcomeVerifyDenied}
 }
 
 // statusClasses are the values of the code label.

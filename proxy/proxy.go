@@ -23,7 +23,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/sso-gateway/sso-gateway/internal/identityjwt"
+
 	"github.com/sso-gateway/sso-gateway/internal/logging"
 	"github.com/sso-gateway/sso-gateway/internal/page"
 	"github.com/sso-gateway/sso-gateway/internal/redirect"
@@ -80,6 +83,14 @@ type Options struct {
 	// Assertion, if not nil, signs the identity sent upstream as
 	// HeaderJWTAssertion; nil sends none.
 	Assertion Asserter
+	// CanonicalHost checks the Host of the original request a
+	// forward-auth subrequest describes (ServeVerify), as the router checks
+	// every other request's: it returns the host in its one spelling and
+	// whether the gateway serves it. Nil accepts any host as sent.
+	CanonicalHost func(host string) (string, bool)
+	// Clock is the time source of ServeVerify's cache lifetimes; nil
+	// means the real clock. It must be the Authenticator's.
+	Clock clockwork.Clock
 	// AccessLog writes one line per request outside the SAML endpoints.
 	// With a Logger from logging.New they are written by its fast lines,
 	// buffered when it writes to a logging.Output.
@@ -97,6 +108,8 @@ type Proxy struct {
 	metrics   *Metrics
 	accessLog bool
 	scheme    string // Options.PublicScheme
+	hosts     func(string) (string, bool)
+	clock     clockwork.Clock
 }
 
 // New returns the public handler.
@@ -112,7 +125,11 @@ func New(o Options) (*Proxy, error) {
 	if transport == nil {
 		transport = NewTransport(timeout)
 	}
-	p := &Proxy{auth: o.Auth, asserter: o.Assertion, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport, scheme: o.PublicScheme}
+	p := &Proxy{auth: o.Auth, asserter: o.Assertion, log: o.Logger, metrics: o.Metrics, accessLog: o.AccessLog, transport: transport, scheme: o.PublicScheme,
+		hosts: o.CanonicalHost, clock: o.Clock}
+	if p.clock == nil {
+		p.clock = clockwork.NewRealClock()
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -281,6 +298,9 @@ func (p *Proxy) finish(rec *recorder, r *http.Request, st *requestState) {
 		slog.Float64("duration_seconds", time.Since(st.start).Seconds()),
 		slog.String("outcome", st.outcome()),
 	)
+	if st.verify {
+		attrs = append(attrs, slog.String("kind", kindVerify))
+	}
 	if st.upstream > 0 {
 		attrs = append(attrs, slog.Float64("upstream_seconds", st.upstream.Seconds()))
 	}
@@ -306,6 +326,9 @@ func (p *Proxy) accessLine(rec *recorder, r *http.Request, st *requestState) {
 	ln.Int("bytes", rec.bytes)
 	ln.Float("duration_seconds", time.Since(st.start).Seconds())
 	ln.String("outcome", st.outcome())
+	if st.verify {
+		ln.String("kind", kindVerify)
+	}
 	if st.upstream > 0 {
 		ln.Float("upstream_seconds", st.upstream.Seconds())
 	}
@@ -373,13 +396,18 @@ func upgradeOf(r *http.Request) string {
 // JSON body, both naming the URL that signs the user in and brings them
 // back to the page they were on.
 func (p *Proxy) unauthenticated(w http.ResponseWriter, r *http.Request, st *requestState) {
-	if page.IsNavigation(r) {
+	if wantsSignIn(r) {
 		st.setOutcome(outcomeLoginRedirect)
 		p.auth.LoginRedirect(w, r)
 		return
 	}
 	st.setOutcome(outcomeUnauthenticated)
-	login := p.auth.LoginURL(r, p.returnTo(r))
+	p.challenge(w, r, p.auth.LoginURL(r, p.returnTo(r)))
+}
+
+// challenge is the 401 of a request without a session that is not sent to
+// sign in, naming login, where the user signs in.
+func (p *Proxy) challenge(w http.ResponseWriter, r *http.Request, login string) {
 	w.Header().Set("WWW-Authenticate", cookieChallenge(login, p.auth.SessionCookieName()))
 	page.WriteJSON(w, http.StatusUnauthorized, map[string]string{
 		"error":          "authentication required",
@@ -480,7 +508,12 @@ type requestState struct {
 	start     time.Time
 	upstream  time.Duration // to the upstream's response headers, when it answered
 	out       string
+	verify    bool // a forward-auth request (ServeVerify)
 }
+
+// kindVerify is the access log's kind of a forward-auth request, whose
+// method and path are the original request's.
+const kindVerify = "verify"
 
 type stateKey struct{}
 

@@ -37,10 +37,7 @@ func (p *Provider) serveLogin(w http.ResponseWriter, r *http.Request, t *Tenant)
 			return
 		}
 	}
-	returnTo, ok := redirect.Local(r.URL.Query().Get("return_to"))
-	if !ok {
-		returnTo = ""
-	}
+	returnTo := p.returnTarget(r)
 	st := t.current()
 	if st == nil {
 		p.notReady(w, r, t)
@@ -133,7 +130,7 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	returnTo, _ := redirect.Local(q.Get("return_to"))
+	returnTo := p.returnTarget(r)
 	query := strings.TrimSpace(q.Get("q"))
 	if q.Has("switch") {
 		// "Not your organisation?": forget the remembered tenant, so the
@@ -172,6 +169,54 @@ func (p *Provider) serveSelect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, loginURL(t.ID, returnTo, hint), http.StatusFound)
+}
+
+// returnTarget is the page a sign-in entry (login, select) returns to: its
+// return_to, a local path, or else its rd, the absolute URL that
+// ingress-nginx's auth-signin appends, turned into a local path when its
+// scheme and host are this request's own. Anything else, or a path that
+// fails redirect.Local, is "" (the default page).
+func (p *Provider) returnTarget(r *http.Request) string {
+	q := r.URL.Query()
+	if q.Has("return_to") {
+		target, _ := redirect.Local(q.Get("return_to"))
+		return target
+	}
+	rd := q.Get("rd")
+	if rd == "" || len(rd) > redirect.MaxLength {
+		return ""
+	}
+	u, err := url.Parse(rd)
+	if err != nil || u.User != nil || u.Opaque != "" || u.Host == "" {
+		return ""
+	}
+	want := "http"
+	if p.currentSettings().cookies.secure {
+		want = "https"
+	}
+	if u.Scheme != want || !sameHost(u.Host, r.Host) {
+		return ""
+	}
+	local := u.EscapedPath()
+	if u.RawQuery != "" {
+		local += "?" + u.RawQuery
+	}
+	target, _ := redirect.Local(local)
+	return target
+}
+
+// sameHost reports whether two Host values (host[:port]) name the same
+// host and port, compared as HostName compares hosts.
+func sameHost(a, b string) bool {
+	return HostName(a) == HostName(b) && portOf(a) == portOf(b)
+}
+
+// portOf is the port of a Host value, or "".
+func portOf(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		return host[i+1:]
+	}
+	return ""
 }
 
 // loginURL is the gateway's own URL that starts a login for tenant.

@@ -416,3 +416,46 @@ func TestLogout(t *testing.T) {
 		t.Errorf("session cookie not cleared: %q", rec.Header().Values("Set-Cookie"))
 	}
 }
+
+// TestSignInRd: ingress-nginx's auth-signin appends rd, the absolute URL
+// the user asked for. A sign-in entry keeps it only as a local path on this
+// request's own scheme and host; anything else signs in to the default page.
+func TestSignInRd(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	const login = "/auth/api/v1/saml/login/acme"
+	tests := []struct {
+		name, rd, want string
+	}{
+		{"own host", "https://example.com/docs/a?b=c", login + "?return_to=%2Fdocs%2Fa%3Fb%3Dc"},
+		{"own host, other case and final dot", "https://EXAMPLE.com./docs", login + "?return_to=%2Fdocs"},
+		{"other host", "https://evil.example/docs", login},
+		{"other port", "https://example.com:8443/docs", login},
+		{"other scheme", "http://example.com/docs", login},
+		{"javascript", "javascript:alert(1)", login},
+		{"scheme-relative", "//evil.example/docs", login},
+		{"local path is not an absolute URL", "/docs", login},
+		{"user info", "https://evil.example@example.com/docs", login},
+		{"double slash path", "https://example.com//evil.example/", login},
+		{"backslash path", `https://example.com/\evil.example/`, login},
+		{"encoded double slash", "https://example.com/%2F%2Fevil.example/", login},
+		{"double-encoded double slash", "https://example.com/%252F%252Fevil.example/", login},
+		{"encoded backslash", "https://example.com/%5Cevil.example", login},
+		{"tab in the path", "https://example.com/\t/evil.example", login},
+		{"host with backslash", `https://example.com\@evil.example/`, login},
+		{"return_to wins", "https://example.com/other", login + "?return_to=%2Fdocs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			q := url.Values{"q": {"acme"}, "rd": {tt.rd}}
+			if tt.name == "return_to wins" {
+				q.Set("return_to", "/docs")
+			}
+			rec := f.serve(httptest.NewRequest(http.MethodGet, "https://example.com"+SelectPath+"?"+q.Encode(), nil))
+			if got := rec.Header().Get("Location"); rec.Code != http.StatusFound || got != tt.want {
+				t.Errorf("got %d %q, want 302 %q", rec.Code, got, tt.want)
+			}
+		})
+	}
+}

@@ -27,6 +27,10 @@ const (
 	SLOPath      = PathPrefix + "slo/"      // + Customer_ID: single logout
 	LogoutPath   = PathPrefix + "logout"
 	SelectPath   = PathPrefix + "select" // which organisation are you from?
+	// VerifyPath is the forward-auth endpoint an ingress asks "who is
+	// this?" (proxy.Proxy.ServeVerify). Under VerifyPath+"/" the rest of
+	// the path is the original request's (Envoy's ext_authz path_prefix).
+	VerifyPath = PathPrefix + "verify"
 )
 
 // URLs are a tenant's service provider URLs.
@@ -136,6 +140,21 @@ type tenantState struct {
 func OwnPath(r *http.Request) bool {
 	return strings.HasPrefix(r.URL.Path, PathPrefix) ||
 		r.URL.RawPath != "" && strings.HasPrefix(r.URL.EscapedPath(), PathPrefix)
+}
+
+// IsVerifyPath reports whether r is for the forward-auth endpoint:
+// VerifyPath itself, or a path under VerifyPath+"/". It matches the escaped
+// path, as ServeHTTP routes, so "/auth/api/v1/saml/%76erify" is not it.
+func IsVerifyPath(r *http.Request) bool {
+	if !strings.HasPrefix(r.URL.Path, VerifyPath) {
+		// VerifyPath has no '%': an escaped path that starts with it
+		// decodes to one that does. The check spares EscapedPath, which
+		// may allocate, on every proxied request.
+		return false
+	}
+	path := r.URL.EscapedPath()
+	rest, ok := strings.CutPrefix(path, VerifyPath)
+	return ok && (rest == "" || rest[0] == '/')
 }
 
 // noNetwork is the HTTP client of every crewjam ServiceProvider: the

@@ -151,6 +151,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 	if signer != nil {
 		asserter = signer
 	}
+	hosts := newHostSet(cfg)
 	px, err := proxy.New(proxy.Options{
 		Upstream:        cfg.Upstream,
 		UpstreamHost:    cfg.UpstreamHost,
@@ -162,6 +163,8 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		Metrics:         g.proxyMetrics,
 		Assertion:       asserter,
 		AccessLog:       cfg.Log.Access,
+		CanonicalHost:   hosts.canonical,
+		Clock:           g.clock,
 	})
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
@@ -194,7 +197,7 @@ func (g *Gateway) apply(ctx context.Context, cfg *config.Config) error {
 		client: reqinfo.NewResolver(cfg.TrustedProxies),
 		logins: newLoginPools(cfg.Limits),
 		loads:  byID,
-		hosts:  newHostSet(cfg),
+		hosts:  hosts,
 		jwt:    signer,
 	})
 	if prev != nil {

@@ -31,6 +31,14 @@ func newHostSet(cfg *config.Config) hostSet {
 // serves reports whether a Host header names one of the hosts.
 func (hs hostSet) serves(host string) bool { return hs[samlsp.HostName(host)] }
 
+// canonical is the Host check of a forward-auth request's original host
+// (proxy.Options.CanonicalHost): h in canonicalHost's spelling, and
+// whether it is valid and served.
+func (hs hostSet) canonical(h string) (string, bool) {
+	host, ok := canonicalHost(h)
+	return host, ok && hs.serves(host)
+}
+
 // otherHost answers a request for a host the gateway does not serve (an
 // alias, "localhost" for 127.0.0.1, the bare IP address) before anything
 // else happens. Cookies are per host: a login started there would set its

@@ -16,6 +16,13 @@ import (
 //  2. Request info: reqinfo.Correlate gives the request its correlation
 //     ID; route resolves the client behind the trusted proxies and checks
 //     the Host (hosts.go).
+//     A forward-auth request (samlsp.VerifyPath) goes to
+//     proxy.Proxy.ServeVerify before the Host check: it checks the host
+//     of the original request it describes (with canonicalHost and
+//     hostSet.serves, through proxy.Options.CanonicalHost), which an
+//     ingress may name in a header while the subrequest's own Host is
+//     the gateway's address. It is a per-request hot path, not a login,
+//     and takes no slot of the login pools.
 //  3. Own paths, with their throttle: everything under samlsp.PathPrefix
 //     goes to serveSAML (limits.go), which reads the body in time and
 //     takes a slot of its pool before samlsp.Provider serves it; but the
@@ -35,6 +42,10 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 	st := g.state.Load()
 	info := st.client.Resolve(r)
 	r = reqinfo.WithOrigin(r, info)
+	if samlsp.IsVerifyPath(r) {
+		st.proxy.ServeVerify(w, r)
+		return
+	}
 	host, ok := canonicalHost(r.Host)
 	if !ok {
 		g.badHost(w, r)

@@ -38,6 +38,12 @@ type Origin struct {
 	// client, then every trusted proxy, the TCP peer last. It is what the
 	// gateway sends upstream as X-Forwarded-For.
 	Chain []netip.Addr
+	// PeerTrusted reports whether the TCP peer is one of the trusted
+	// proxies: only then may the request's own forwarding headers (the
+	// original request a forward-auth subrequest describes) be believed.
+	// False in an Origin made otherwise, so that a handler used without
+	// the gateway in front believes nothing.
+	PeerTrusted bool
 	// client and forwarded are String and ForwardedFor, rendered once by
 	// Resolve: the access log and the request forwarded upstream both ask
 	// for them. Empty in an Origin made otherwise.
@@ -99,7 +105,7 @@ func (res *Resolver) Resolve(r *http.Request) Origin {
 	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
 		chain[i], chain[j] = chain[j], chain[i]
 	}
-	return rendered(Origin{Client: chain[0], Chain: chain})
+	return rendered(Origin{Client: chain[0], Chain: chain, PeerTrusted: true})
 }
 
 // rendered returns i with String and ForwardedFor rendered; for a client

@@ -100,3 +100,40 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+func TestPeerTrusted(t *testing.T) {
+	t.Parallel()
+	lbs := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	tests := []struct {
+		name    string
+		trusted []netip.Prefix
+		remote  string
+		xff     string
+		want    bool
+	}{
+		{name: "no proxies configured", remote: "10.0.0.2:1", want: false},
+		{name: "untrusted peer", trusted: lbs, remote: "203.0.113.7:1", want: false},
+		{name: "untrusted peer naming a trusted hop", trusted: lbs, remote: "203.0.113.7:1", xff: "10.0.0.9", want: false},
+		{name: "trusted peer", trusted: lbs, remote: "10.0.0.2:1", want: true},
+		{name: "trusted peer with a client behind it", trusted: lbs, remote: "10.0.0.2:1", xff: "198.51.100.9", want: true},
+		{name: "unparsable peer", trusted: lbs, remote: "garbage", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.RemoteAddr = tt.remote
+			if tt.xff != "" {
+				r.Header.Set("X-Forwarded-For", tt.xff)
+			}
+			if got := reqinfo.NewResolver(tt.trusted).Resolve(r).PeerTrusted; got != tt.want {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "10.0.0.2:1"
+	if reqinfo.OriginOf(r).PeerTrusted {
+		t.Errorf("OriginOf without a resolved origin: got trusted, want untrusted")
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/sso-gateway/sso-gateway/internal/demo"
 	"github.com/sso-gateway/sso-gateway/internal/demo/docs"
 	"github.com/sso-gateway/sso-gateway/internal/demo/idp"
+	"github.com/sso-gateway/sso-gateway/internal/e2e/ingress"
 	"github.com/sso-gateway/sso-gateway/internal/gateway"
 	"github.com/sso-gateway/sso-gateway/internal/testsupport/syncbuf"
 )
@@ -86,6 +87,11 @@ type stackOptions struct {
 	// plainGatewayHost and plainIDPHost, with allow_insecure_http: the
 	// gateway's cookies then have no __Host- prefix.
 	plainHTTP bool
+	// nginx puts real nginx, with the shipped deploy/nginx configuration,
+	// in front of the plain-http stack (implies plainHTTP): the browser
+	// reaches nginx at gatewayURL, nginx asks the gateway's forward-auth
+	// endpoint and proxies to the upstream itself.
+	nginx bool
 }
 
 // startStack starts the upstream, the IdP (with B.Simon and any extra
@@ -108,6 +114,9 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 		log:         &syncbuf.Buffer{},
 	}
 	scheme := "https://"
+	if o.nginx {
+		o.plainHTTP = true
+	}
 	if o.plainHTTP {
 		s.gatewayHost, s.idpHost, scheme = plainGatewayHost, plainIDPHost, "http://"
 	}
@@ -127,7 +136,11 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 
 	// Listen first, so the ports are known before anything is configured.
 	gatewayLn, idpLn := listen(t), listen(t)
-	s.gatewayURL = scheme + net.JoinHostPort(s.gatewayHost, port(gatewayLn))
+	publicLn := gatewayLn // where the browser reaches the gateway
+	if o.nginx {
+		publicLn = listen(t)
+	}
+	s.gatewayURL = scheme + net.JoinHostPort(s.gatewayHost, port(publicLn))
 	s.idpURL = scheme + net.JoinHostPort(s.idpHost, port(idpLn))
 
 	docDir := filepath.Join(t.TempDir(), "documents")
@@ -170,6 +183,9 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	if o.plainHTTP {
 		appendFile(t, cfgFile, "allow_insecure_http: true\n")
 	}
+	if o.nginx {
+		appendFile(t, cfgFile, "trusted_proxies: [127.0.0.1/32]\n")
+	}
 	cfg, err := config.Load(cfgFile, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatalf("generated config: %v", err)
@@ -189,6 +205,10 @@ func startStackWith(t *testing.T, o stackOptions) *stack {
 	if o.plainHTTP {
 		serve(t, idpLn, identity, serverLog)
 		serve(t, gatewayLn, gw.PublicHandler(), serverLog)
+		if o.nginx {
+			ingress.StartNginx(t, ingress.NginxOptions{Listener: publicLn, Gateway: gatewayLn.Addr().String(),
+				Upstream: upstream.Listener.Addr().String(), ServerName: s.gatewayHost})
+		}
 		return s
 	}
 	// One listener, one certificate per host (chosen by SNI), as an
