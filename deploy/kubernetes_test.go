@@ -78,6 +78,7 @@ var k8sKinds = map[string]func() any{
 	"policy/v1 PodDisruptionBudget":           func() any { return new(policyv1.PodDisruptionBudget) },
 	"autoscaling/v2 HorizontalPodAutoscaler":  func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
 	"networking.k8s.io/v1 NetworkPolicy":      func() any { return new(networkingv1.NetworkPolicy) },
+	"networking.k8s.io/v1 Ingress":            func() any { return new(networkingv1.Ingress) }, // components/ingress-nginx-forward-auth
 	"monitoring.coreos.com/v1 ServiceMonitor": func() any { return new(monitoringv1.ServiceMonitor) },
 	"monitoring.coreos.com/v1 PrometheusRule": func() any { return new(monitoringv1.PrometheusRule) },
 }
@@ -134,6 +135,7 @@ type k8sBundle struct {
 	PDBs            []*policyv1.PodDisruptionBudget
 	HPAs            []*autoscalingv2.HorizontalPodAutoscaler
 	NetworkPolicies []*networkingv1.NetworkPolicy
+	Ingresses       []*networkingv1.Ingress
 	ServiceMonitors []*monitoringv1.ServiceMonitor
 	PrometheusRules []*monitoringv1.PrometheusRule
 }
@@ -154,6 +156,8 @@ func (b *k8sBundle) add(obj any) {
 		b.HPAs = append(b.HPAs, o)
 	case *networkingv1.NetworkPolicy:
 		b.NetworkPolicies = append(b.NetworkPolicies, o)
+	case *networkingv1.Ingress:
+		b.Ingresses = append(b.Ingresses, o)
 	case *monitoringv1.ServiceMonitor:
 		b.ServiceMonitors = append(b.ServiceMonitors, o)
 	case *monitoringv1.PrometheusRule:
@@ -173,6 +177,7 @@ func (b *k8sBundle) clone() *k8sBundle {
 	k8sCloneInto(c, b.PDBs)
 	k8sCloneInto(c, b.HPAs)
 	k8sCloneInto(c, b.NetworkPolicies)
+	k8sCloneInto(c, b.Ingresses)
 	k8sCloneInto(c, b.ServiceMonitors)
 	k8sCloneInto(c, b.PrometheusRules)
 	return c
