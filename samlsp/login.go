@@ -251,6 +251,17 @@ func (p *Provider) LoginRedirect(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, p.LoginURL(r, returnTo), http.StatusFound)
 }
 
+// serveSignin starts a login for an ingress's sign-in redirect (SigninPath).
+func (p *Provider) serveSignin(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		page.Write(w, r, page.Errorf(http.StatusMethodNotAllowed, "", nil))
+		return
+	}
+	page.SecurityHeaders(w.Header())
+	http.Redirect(w, r, p.LoginURL(r, p.returnTarget(r)), http.StatusFound)
+}
+
 // LoginURL is the gateway's own URL (a path) where the browser that sent r
 // signs in and then returns to returnTo, a local path that the caller has
 // checked with redirect.Local ("" for the tenant's default): the login of

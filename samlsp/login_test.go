@@ -459,3 +459,40 @@ func TestSignInRd(t *testing.T) {
 		})
 	}
 }
+
+// TestSigninEntry: the ingresses' sign-in redirect starts the login the
+// proxy would start for a navigation without a session, returning to rd
+// only when it is this host's own.
+func TestSigninEntry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	remember, err := f.p.rememberTenantCookie("acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, method, rd string
+		remembered       bool
+		wantCode         int
+		want             string
+	}{
+		{"own host", http.MethodGet, "https://example.com/docs/a?b=c", false, http.StatusFound, SelectPath + "?return_to=%2Fdocs%2Fa%3Fb%3Dc"},
+		{"other host", http.MethodGet, "https://evil.example/docs", false, http.StatusFound, SelectPath},
+		{"scheme-relative", http.MethodGet, "//evil.example/docs", false, http.StatusFound, SelectPath},
+		{"remembered tenant", http.MethodGet, "https://example.com/docs", true, http.StatusFound, LoginPath + "acme?return_to=%2Fdocs"},
+		{"POST", http.MethodPost, "https://example.com/docs", false, http.StatusMethodNotAllowed, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest(tt.method, "https://example.com"+SigninPath+"?"+url.Values{"rd": {tt.rd}}.Encode(), nil)
+			if tt.remembered {
+				r.AddCookie(remember)
+			}
+			rec := f.serve(r)
+			if got := rec.Header().Get("Location"); rec.Code != tt.wantCode || got != tt.want {
+				t.Errorf("got %d %q, want %d %q", rec.Code, got, tt.wantCode, tt.want)
+			}
+		})
+	}
+}

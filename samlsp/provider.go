@@ -234,6 +234,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.serveLogout(w, r)
 	case path == SelectPath:
 		p.serveSelect(w, r)
+	case path == SigninPath:
+		p.serveSignin(w, r)
 	case path == HandoffPath:
 		p.serveHandoff(w, r)
 	case strings.HasPrefix(path, LoginPath):

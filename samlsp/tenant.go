@@ -27,6 +27,11 @@ const (
 	SLOPath      = PathPrefix + "slo/"      // + Customer_ID: single logout
 	LogoutPath   = PathPrefix + "logout"
 	SelectPath   = PathPrefix + "select" // which organisation are you from?
+	// SigninPath starts a login that returns to its rd (an absolute URL
+	// on this host, as ingress-nginx's auth-signin appends it) or its
+	// return_to: the host's or the remembered tenant's login, else the
+	// organisation page, as for a navigation without a session.
+	SigninPath = PathPrefix + "signin"
 	// VerifyPath is the forward-auth endpoint an ingress asks "who is
 	// this?" (proxy.Proxy.ServeVerify). Under VerifyPath+"/" the rest of
 	// the path is the original request's (Envoy's ext_authz path_prefix).

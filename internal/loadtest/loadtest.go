@@ -36,6 +36,8 @@ const (
 	rowGateway         = "gateway"
 	rowGateway150      = "gateway-150"
 	rowGatewayRotation = "gateway-rotation"
+	rowAuthTrivial     = "auth-trivial"
+	rowAuthGateway     = "auth-gateway"
 
 	rowLoginMemory = "login-memory"
 	rowLoginRedis  = "login-redis"
@@ -54,7 +56,7 @@ var sections = []struct {
 	name string
 	rows []string
 }{
-	{"proxy", []string{rowDirect, rowBare, rowBare150, rowNginx, rowMellon, rowMellon150, rowGateway, rowGateway150, rowGatewayRotation}},
+	{"proxy", []string{rowDirect, rowBare, rowBare150, rowNginx, rowMellon, rowMellon150, rowGateway, rowGateway150, rowGatewayRotation, rowAuthTrivial, rowAuthGateway}},
 	{"logins", []string{rowLoginMemory, rowLoginRedis, rowLoginMellon}},
 	{"streams", []string{rowDownloadGateway, rowDownloadNginx, rowDownloadBare, rowUploadGateway, rowUploadNginx, rowUploadBare}},
 }
@@ -182,7 +184,7 @@ var ErrUsage = errors.New("usage")
 // Main runs cmd/loadtest with args (without the program name): the
 // benchmark, or one of the servers it starts in processes of its own.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && (args[0] == roleUpstream || args[0] == roleBareProxy) {
+	if len(args) > 0 && (args[0] == roleUpstream || args[0] == roleBareProxy || args[0] == roleYes) {
 		return runRole(ctx, args, stderr)
 	}
 	o, err := parseFlags(args, stderr)

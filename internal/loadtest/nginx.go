@@ -42,10 +42,36 @@ http {
         keepalive 64;
         keepalive_requests 1000000;
     }
+{{- if .Auth}}
+    upstream authsrv {
+        server {{.Auth}};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+{{- end}}
     server {
         listen {{.Listen}};
         client_max_body_size 0;
+{{- if .Auth}}
+        location = /_auth {
+            internal;
+            proxy_pass http://authsrv{{.AuthPath}};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Forwarded-Proto https;
+        }
+{{- end}}
         location / {
+{{- if .Auth}}
+            auth_request /_auth;
+            auth_request_set $sso_user $upstream_http_x_remote_user;
+            proxy_set_header X-Remote-User $sso_user;
+{{- end}}
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -56,16 +82,20 @@ http {
 }
 `))
 
-// startNginx starts nginx (bin) in front of upstream (host:port) and
-// returns it with its address.
-func startNginx(ctx context.Context, sup *supervisor, bin, upstream string) (*process, string, error) {
-	dir := filepath.Join(sup.dir, "nginx")
+// startNginx starts nginx (bin), named name, in front of upstream
+// (host:port) and returns it with its address. With auth (host:port) every
+// request first asks that server's forward-auth endpoint at authPath
+// (auth_request, over kept-alive connections), as
+// deploy/nginx/sso-gateway.conf does, and sends the user it names
+// upstream.
+func startNginx(ctx context.Context, sup *supervisor, bin, name, upstream, auth, authPath string) (*process, string, error) {
+	dir := filepath.Join(sup.dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
 	}
 	return startOnFreePort(ctx, func(addr string) (*process, error) {
 		var b strings.Builder
-		err := nginxConfig.Execute(&b, struct{ Dir, User, Listen, Upstream string }{dir, workerUser(), addr, upstream})
+		err := nginxConfig.Execute(&b, struct{ Dir, User, Listen, Upstream, Auth, AuthPath string }{dir, workerUser(), addr, upstream, auth, authPath})
 		if err != nil {
 			return nil, err
 		}

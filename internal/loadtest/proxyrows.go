@@ -139,7 +139,7 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 	var gw *gatewayProc
 	var ref, big string
 	var rotation []string
-	if r.o.runsAny(rowDirect, rowBare, rowBare150, rowNginx, rowGateway, rowGateway150, rowGatewayRotation) {
+	if r.o.runsAny(rowDirect, rowBare, rowBare150, rowNginx, rowGateway, rowGateway150, rowGatewayRotation, rowAuthGateway, rowAuthTrivial) {
 		var err error
 		if gw, err = startGateway(ctx, r.sup, r.gatewayBin, "gateway", r.files, r.upstreamAddr, ""); err != nil {
 			return nil, err
@@ -220,6 +220,29 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 		}
 		subjects = append(subjects, proxySubject{id: m.id, name: m.name, server: r.mellon.process,
 			target: target{addr: r.mellon.addr, host: r.mellon.host(), path: pagePath, cookies: []string{cookie}}})
+	}
+	if r.tools.nginx != "" && r.o.runsAny(rowAuthTrivial, rowAuthGateway) {
+		// Forward auth: nginx asks the gateway's verify endpoint, or a
+		// server that says yes to everything, before each request; the
+		// CPU counted is the one asked's.
+		if r.o.runs(rowAuthTrivial) {
+			yes, yesAddr, err := r.sup.startRole(ctx, r.self, roleYes)
+			if err != nil {
+				return nil, err
+			}
+			_, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx-auth-trivial", r.upstreamAddr, yesAddr, "/")
+			if err != nil {
+				return nil, err
+			}
+			add(rowAuthTrivial, "nginx auth_request, a trivial 200 handler", addr, yes, nil, ref)
+		}
+		if r.o.runs(rowAuthGateway) {
+			_, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx-auth-gateway", r.upstreamAddr, gw.addr, verifyPath)
+			if err != nil {
+				return nil, err
+			}
+			add(rowAuthGateway, "nginx auth_request, gateway verify", addr, gw.process, nil, ref)
+		}
 	}
 	if r.o.runs(rowGateway) {
 		add(rowGateway, "gateway, 20 groups", gw.addr, gw.process, gw, ref)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
@@ -161,5 +162,36 @@ func TestTargets(t *testing.T) {
 	alone := &Report{Proxy: []ProxyRow{{ID: rowGateway, Name: "gateway", CPUPerReqUs: 50}}}
 	if g := alone.targets(); len(g) != 1 || g[0].What != "CPU/req ≤ 100 µs" || !g[0].Met {
 		t.Errorf("targets without bare and mellon: got %+v, want the CPU target alone, met", g)
+	}
+}
+
+// TestVerifyTarget: the forward-auth row is held against the trivial
+// handler's behind the same nginx, and only when both ran.
+func TestVerifyTarget(t *testing.T) {
+	t.Parallel()
+	const what = "nginx auth_request, gateway verify: CPU/req ≤ the trivial handler's + 10 µs"
+	for _, tt := range []struct {
+		name      string
+		verifyCPU float64
+		trivial   bool
+		want      map[string]bool
+	}{
+		{"met", 40, true, map[string]bool{what: true}},
+		{"missed", 45, true, map[string]bool{what: false}},
+		{"no trivial row", 40, false, map[string]bool{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := &Report{Proxy: []ProxyRow{{ID: rowAuthGateway, Name: "nginx auth_request, gateway verify", CPUPerReqUs: tt.verifyCPU}}}
+			if tt.trivial {
+				rep.Proxy = append(rep.Proxy, ProxyRow{ID: rowAuthTrivial, Name: "nginx auth_request, a trivial 200 handler", CPUPerReqUs: 33})
+			}
+			got := map[string]bool{}
+			for _, g := range rep.targets() {
+				got[g.Row+": "+g.What] = g.Met
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

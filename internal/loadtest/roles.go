@@ -23,6 +23,9 @@ import (
 const (
 	roleUpstream  = "upstream"
 	roleBareProxy = "bareproxy"
+	// roleYes answers 200 with no body to anything: the trivial
+	// forward-auth endpoint the gateway's verify is held against.
+	roleYes = "yes"
 )
 
 // Upstream paths and sizes.
@@ -59,6 +62,8 @@ func runRole(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("bareproxy: -upstream %q is not a URL", *upstream)
 		}
 		h = newBareProxy(u)
+	case roleYes:
+		h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	default:
 		return fmt.Errorf("unknown role %q", args[0])
 	}

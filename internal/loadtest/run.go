@@ -316,7 +316,7 @@ func (r *runner) startNginx(ctx context.Context) error {
 	if r.nginx != nil {
 		return nil
 	}
-	p, addr, err := startNginx(ctx, r.sup, r.tools.nginx, r.upstreamAddr)
+	p, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx", r.upstreamAddr, "", "")
 	r.nginx, r.nginxAddr = p, addr
 	return err
 }

@@ -13,6 +13,11 @@ const (
 	targetRedisVsMemory  = 0.9  // logins/s with Redis ÷ in memory, at least
 	targetStreamVsNginx  = 1.2  // gateway MB/s ÷ nginx MB/s, at least
 	targetPeakRSSMiB     = 32.0 // gateway peak RSS while streaming, at most
+	// targetVerifyOverTrivialUs is what the gateway's forward-auth answer
+	// may cost over a trivial handler's, behind the same nginx
+	// auth_request: the session check (a decode-cache hit, under a
+	// microsecond in BenchmarkAuthenticate) and the identity headers.
+	targetVerifyOverTrivialUs = 10
 )
 
 // gatewayProxyRows are the proxying rows the targets apply to.
@@ -43,6 +48,12 @@ func (r *Report) targets() []Target {
 		add(g.Name, fmt.Sprintf("CPU/req ≤ %d µs", targetCPUPerReqUs), micros(g.CPUPerReqUs), g.CPUPerReqUs <= targetCPUPerReqUs)
 		if g.VsBare.P99 != 0 {
 			add(g.Name, "p99 ≤ bare proxy's"+sameCookie(g.ID), g.VsBare.P99.String(), float64(g.VsBare.P99) <= targetP99VsBare)
+		}
+	}
+	if v, ok := proxy[rowAuthGateway]; ok {
+		if y, ok := proxy[rowAuthTrivial]; ok {
+			over := v.CPUPerReqUs - y.CPUPerReqUs
+			add(v.Name, fmt.Sprintf("CPU/req ≤ the trivial handler's + %d µs", targetVerifyOverTrivialUs), "+"+micros(over), over <= targetVerifyOverTrivialUs)
 		}
 	}
 	logins := map[string]LoginRow{}
