@@ -57,6 +57,10 @@ type Options struct {
 	// negative value turns the cache off.
 	SessionCacheEntries int
 	SessionCacheBytes   int64
+	// SignedIdentity says that a signed copy of each session's identity
+	// (the identity JWT) is kept with its decoded session, so that the
+	// cache counts its bytes against SessionCacheBytes.
+	SignedIdentity bool
 	// LoginTimeout is how long a tracked AuthnRequest stays answerable;
 	// zero means DefaultLoginTimeout.
 	LoginTimeout time.Duration
@@ -110,6 +114,7 @@ type settings struct {
 	keys            []SessionKey
 	cacheEntries    int
 	cacheBytes      int64
+	signedIdentity  bool
 	cache           *sessionCache // nil: none
 	sessionLifetime time.Duration
 	loginTimeout    time.Duration
@@ -126,7 +131,7 @@ func newSettings(o Options) (*settings, error) {
 		return nil, errors.New("samlsp: session lifetime must be positive")
 	}
 	s := &settings{cookies: cookies{secure: o.Secure}, codec: codec, sessionLifetime: o.SessionLifetime, loginTimeout: o.LoginTimeout, debugTenant: o.DebugAssertionTenant, publicHost: o.PublicHost,
-		keys: cloneKeys(o.SessionKeys), cacheEntries: o.SessionCacheEntries, cacheBytes: o.SessionCacheBytes}
+		keys: cloneKeys(o.SessionKeys), cacheEntries: o.SessionCacheEntries, cacheBytes: o.SessionCacheBytes, signedIdentity: o.SignedIdentity}
 	if s.loginTimeout <= 0 {
 		s.loginTimeout = DefaultLoginTimeout
 	}
@@ -149,7 +154,7 @@ func New(o Options) (*Provider, error) {
 		metrics: o.Metrics,
 		problem: o.TenantProblem,
 	}
-	st.cache = newSessionCache(st.cacheEntries, st.cacheBytes, p.metrics)
+	st.cache = newSessionCache(st.cacheEntries, st.cacheBytes, st.signedIdentity, p.metrics)
 	p.settings.Store(st)
 	p.metrics.cache.Store(st.cache)
 	if p.clock == nil {
@@ -186,7 +191,7 @@ func (p *Provider) Reconfigure(o Options) error {
 	if old.sameCache(st) {
 		st.cache = old.cache
 	} else {
-		st.cache = newSessionCache(st.cacheEntries, st.cacheBytes, p.metrics)
+		st.cache = newSessionCache(st.cacheEntries, st.cacheBytes, st.signedIdentity, p.metrics)
 	}
 	p.settings.Store(st)
 	p.metrics.cache.Store(st.cache)
@@ -195,9 +200,9 @@ func (p *Provider) Reconfigure(o Options) error {
 
 // sameCache reports whether s's session cache may serve under n: the same
 // keys, in any order (every listed key decodes), the same cookie names,
-// the same bounds.
+// the same bounds and the same way of counting entries.
 func (s *settings) sameCache(n *settings) bool {
-	if s.cookies != n.cookies || s.cacheEntries != n.cacheEntries || s.cacheBytes != n.cacheBytes || len(s.keys) != len(n.keys) {
+	if s.cookies != n.cookies || s.cacheEntries != n.cacheEntries || s.cacheBytes != n.cacheBytes || s.signedIdentity != n.signedIdentity || len(s.keys) != len(n.keys) {
 		return false
 	}
 	for _, k := range s.keys {

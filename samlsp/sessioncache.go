@@ -62,6 +62,9 @@ type sessionCache struct {
 	maxEntries int
 	maxBytes   int64
 	metrics    *Metrics
+	// signed: each entry also holds a signed copy of the identity
+	// (Options.SignedIdentity), counted in its size.
+	signed bool
 
 	// bufs holds the buffers that chunked values are reassembled in for
 	// a lookup, which then allocates nothing.
@@ -99,7 +102,7 @@ type sessionView struct {
 // newSessionCache returns a cache of at most entries entries and bytes
 // bytes, or nil (no cache) when either is negative. Zero means the
 // default.
-func newSessionCache(entries int, bytes int64, m *Metrics) *sessionCache {
+func newSessionCache(entries int, bytes int64, signed bool, m *Metrics) *sessionCache {
 	if entries < 0 || bytes < 0 {
 		return nil
 	}
@@ -109,7 +112,7 @@ func newSessionCache(entries int, bytes int64, m *Metrics) *sessionCache {
 	if bytes == 0 {
 		bytes = DefaultSessionCacheBytes
 	}
-	c := &sessionCache{maxEntries: entries, maxBytes: bytes, metrics: m, byValue: map[string]*cachedSession{}}
+	c := &sessionCache{maxEntries: entries, maxBytes: bytes, signed: signed, metrics: m, byValue: map[string]*cachedSession{}}
 	c.bufs.New = func() any { b := make([]byte, 0, maxCookieValue*maxSessionChunks); return &b }
 	return c
 }
@@ -158,6 +161,9 @@ func (c *sessionCache) touch(e *cachedSession) {
 func (c *sessionCache) add(value string, s *Session, now int64) *cachedSession {
 	e := &cachedSession{value: strings.Clone(value), session: s}
 	e.size = int64(len(value)) + sessionBytes(s) + entryOverhead
+	if c != nil && c.signed {
+		e.size += signedIdentityBytes(s)
+	}
 	if c == nil || e.size > c.maxBytes {
 		return e
 	}
@@ -269,6 +275,18 @@ func sessionBytes(s *Session) int64 {
 		}
 	}
 	return int64(n)
+}
+
+// signedIdentityBytes estimates the identity JWT kept with s when
+// Options.SignedIdentity is set: its claims as JSON (the values, each
+// group quoted, and some 256 bytes of names and times), base64url-encoded,
+// with a header and a signature (an RSA-4096 one at most).
+func signedIdentityBytes(s *Session) int64 {
+	claims := 256 + len(s.Tenant) + len(s.NameID) + len(s.Email) + len(s.Name)
+	for _, g := range s.Groups {
+		claims += len(g) + 3
+	}
+	return int64(claims*4/3 + 1024)
 }
 
 // clone returns a copy of s that shares nothing writable with it, and no

@@ -1,6 +1,7 @@
 package samlsp
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -605,5 +606,34 @@ func TestSessionMemo(t *testing.T) {
 	plain.Memo(derive)
 	if calls != 3 {
 		t.Errorf("an uncached session: derived %d times in all, want 3", calls)
+	}
+}
+
+// TestSessionCacheCountsSignedIdentity: with Options.SignedIdentity, each
+// entry also counts the identity JWT kept with it, so that cache_mib
+// bounds what the cache really holds; the estimate is at least the
+// base64url of the claims' JSON plus a header and an RSA-4096 signature.
+func TestSessionCacheCountsSignedIdentity(t *testing.T) {
+	t.Parallel()
+	groups := make([]string, 150)
+	for i := range groups {
+		groups[i] = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)
+	}
+	s := &Session{Tenant: "acme", NameID: "b.simon@acme.example", Email: "b.simon@acme.example", Name: "B. Simon", Groups: groups, Expires: 2e9}
+	claims, err := json.Marshal(map[string]any{
+		"iss": "https://docs.example.com", "aud": "document-service", "sub": s.NameID, "email": s.Email,
+		"name": s.Name, "groups": s.Groups, "tenant": s.Tenant, "iat": 1.9e9, "nbf": 1.9e9, "exp": 2e9,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const header, rsa4096Signature = 120, 683
+	if est, least := signedIdentityBytes(s), int64(len(claims)*4/3+header+rsa4096Signature); est < least {
+		t.Errorf("signedIdentityBytes: got %d, want at least %d", est, least)
+	}
+	plain := newSessionCache(10, 1<<20, false, nil).add("v", s.clone(), 0)
+	signed := newSessionCache(10, 1<<20, true, nil).add("v", s.clone(), 0)
+	if got, want := signed.size-plain.size, signedIdentityBytes(s); got != want {
+		t.Errorf("signed entry: got %d bytes more than a plain one, want %d", got, want)
 	}
 }

@@ -119,6 +119,7 @@ func providerOptions(cfg *config.Config, d Deps, m *samlsp.Metrics) samlsp.Optio
 		SessionLifetime:     cfg.Session.Lifetime,
 		SessionCacheEntries: cacheEntries,
 		SessionCacheBytes:   int64(cfg.Session.CacheMiB) << 20,
+		SignedIdentity:      cfg.IdentityJWT != nil,
 		Clock:               d.Clock,
 		Logger:              d.Logger,
 		Metrics:             m,
