@@ -48,8 +48,9 @@ type seen struct {
 	Headers map[string][]string `json:"headers"`
 }
 
-// nginxStack is nginx, with the shipped configuration, in front of the
-// gateway and an upstream that records what reaches it.
+// nginxStack is an ingress (nginx, or Caddy), with its shipped
+// configuration, in front of the gateway and an upstream that records what
+// reaches it.
 type nginxStack struct {
 	base   string // http://docs.nginx.test:<nginx port>
 	port   string
@@ -60,7 +61,22 @@ type nginxStack struct {
 	jar    *cookiejar.Jar
 }
 
+// startIngress starts an ingress on ln in front of the gateway and the
+// upstream (host:port each), serving publicHost and globexHost, and
+// returns the address to dial.
+type startIngress func(t *testing.T, ln net.Listener, gateway, upstream string) string
+
 func startNginxStack(t *testing.T) *nginxStack {
+	t.Helper()
+	return startStack(t, func(t *testing.T, ln net.Listener, gateway, upstream string) string {
+		return StartNginx(t, NginxOptions{Listener: ln, Gateway: gateway, Upstream: upstream, ServerName: publicHost + " " + globexHost})
+	})
+}
+
+// startStack starts the gateway (trusting 127.0.0.1, with tenants acme and
+// globex, globex on a host of its own) and a recording upstream behind
+// the ingress that start starts.
+func startStack(t *testing.T, start startIngress) *nginxStack {
 	t.Helper()
 	s := &nginxStack{idp: samltest.NewIDP(t)}
 	logs := &syncbuf.Buffer{}
@@ -128,8 +144,7 @@ tenants:
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	nginx := StartNginx(t, NginxOptions{Listener: nginxLn, Gateway: gwLn.Addr().String(), Upstream: up.Listener.Addr().String(),
-		ServerName: publicHost + " " + globexHost})
+	nginx := start(t, nginxLn, gwLn.Addr().String(), up.Listener.Addr().String())
 	s.jar, _ = cookiejar.New(nil)
 	s.client = &http.Client{
 		Jar: s.jar,
