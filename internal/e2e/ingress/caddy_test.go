@@ -15,11 +15,34 @@ import (
 	"time"
 )
 
-// startCaddy runs deploy/caddy/Caddyfile, as shipped (only its
-// {$SSO_*} variables set), with Debian's caddy on ln's port. It fails,
-// never skips, without caddy ($CADDY, or caddy on PATH; .ci/run installs
-// it).
+// caddyfile is the shipped Caddyfile, relative to this package.
+var caddyfile = filepath.Join("..", "..", "..", "deploy", "caddy", "Caddyfile")
+
+// shippedCaddyfile returns the text of the shipped Caddyfile.
+func shippedCaddyfile(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(caddyfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// startCaddy runs the shipped Caddyfile on ln's port for publicHost and
+// globexHost, in front of gateway and upstream (host:port each).
 func startCaddy(t *testing.T, ln net.Listener, gateway, upstream string) string {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return runCaddy(t, caddyfile, ln, fmt.Sprintf("http://%s:%s, http://%s:%s", publicHost, port, globexHost, port), gateway, upstream)
+}
+
+// runCaddy runs Caddy with the Caddyfile file, its {$SSO_*} variables
+// set: site (its addresses) on ln's port, which it binds itself, in front
+// of gateway and upstream (host:port each). It returns the address to
+// dial once Caddy listens. It fails, never skips, without caddy ($CADDY,
+// or caddy on PATH; .ci/run installs Debian's), and a Caddy that does not
+// start fails the test with its output.
+func runCaddy(t *testing.T, file string, ln net.Listener, site, gateway, upstream string) string {
 	t.Helper()
 	bin := os.Getenv("CADDY")
 	if bin == "" {
@@ -29,15 +52,14 @@ func startCaddy(t *testing.T, ln net.Listener, gateway, upstream string) string 
 		}
 	}
 	addr := ln.Addr().String()
-	_, port, _ := net.SplitHostPort(addr)
 	ln.Close() // Caddy binds it itself.
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "run", "--adapter", "caddyfile", "--config", filepath.Join("..", "..", "..", "deploy", "caddy", "Caddyfile"))
+	cmd := exec.CommandContext(ctx, bin, "run", "--adapter", "caddyfile", "--config", file)
 	cmd.Env = append(os.Environ(),
 		"HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir,
-		fmt.Sprintf("SSO_SITE=http://%s:%s, http://%s:%s", publicHost, port, globexHost, port),
-		"SSO_GATEWAY="+gateway, "SSO_UPSTREAM="+upstream, "SSO_BIND=127.0.0.1", "SSO_CADDY_ADMIN=off")
+		"SSO_SITE="+site, "SSO_GATEWAY="+gateway, "SSO_UPSTREAM="+upstream,
+		"SSO_BIND=127.0.0.1", "SSO_CADDY_ADMIN=off")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

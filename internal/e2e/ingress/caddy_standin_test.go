@@ -1,8 +1,7 @@
-package deploy_test
+package ingress
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,15 +10,16 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sso-gateway/sso-gateway/samlsp"
 )
 
-// The real-Caddy test runs deploy/caddy/Caddyfile, unchanged but for the
+// The stand-in Caddy test runs deploy/caddy/Caddyfile, unchanged but for the
 // environment variables it reads, in front of two servers of its own on
 // 127.0.0.1:
 //
@@ -35,20 +35,6 @@ import (
 // a client's forged X-Remote-* headers, passes 401 and 302 through, and
 // routes the gateway's own pages to it. The endpoint itself is tested with
 // the gateway's own packages.
-
-// caddyBinary finds Caddy: $CADDY, or caddy on PATH. Missing, it fails
-// the test (.ci/run installs Debian's caddy).
-func caddyBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("CADDY"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("caddy")
-	if err != nil {
-		t.Fatalf("caddy is not installed (apt-get install caddy, or set CADDY): %v", err)
-	}
-	return p
-}
 
 // caddyIdentity is what the stand-in gateway answers for a valid session.
 var caddyIdentity = map[string]string{
@@ -75,7 +61,7 @@ type caddyGateway struct {
 }
 
 func (g *caddyGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != ingVerifyPath {
+	if r.URL.Path != samlsp.VerifyPath {
 		body, _ := io.ReadAll(r.Body)
 		g.mu.Lock()
 		g.ownPage = append(g.ownPage, fmt.Sprintf("%s %s %s %s", r.Method, r.Host, r.URL.Path, body))
@@ -119,17 +105,6 @@ func caddyUpstream(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.RequestURI(), "header": r.Header})
 }
 
-// caddyFreePort returns a port free on 127.0.0.1 now.
-func caddyFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // caddyStack is a running Caddy in front of the stand-ins.
 type caddyStack struct {
 	gw     *caddyGateway
@@ -142,65 +117,28 @@ type caddyStack struct {
 // does not start fails the test with its output.
 func caddyStart(t *testing.T, caddyfile string) *caddyStack {
 	t.Helper()
-	bin := caddyBinary(t)
 	s := &caddyStack{gw: &caddyGateway{}, site: "app.example.test"}
 	gw := httptest.NewServer(s.gw)
 	t.Cleanup(gw.Close)
 	up := httptest.NewServer(http.HandlerFunc(caddyUpstream))
 	t.Cleanup(up.Close)
 
-	dir := t.TempDir()
-	file := filepath.Join(dir, "Caddyfile")
+	file := filepath.Join(t.TempDir(), "Caddyfile")
 	if err := os.WriteFile(file, []byte(caddyfile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := caddyFreePort(t)
-	s.addr = fmt.Sprintf("127.0.0.1:%d", port)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "run", "--adapter", "caddyfile", "--config", file)
-	cmd.Env = append(os.Environ(),
-		"HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir,
-		fmt.Sprintf("SSO_SITE=http://%s:%d", s.site, port),
-		"SSO_GATEWAY="+strings.TrimPrefix(gw.URL, "http://"),
-		"SSO_UPSTREAM="+strings.TrimPrefix(up.URL, "http://"),
-		"SSO_BIND=127.0.0.1",
-		"SSO_CADDY_ADMIN=off",
-	)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			t.Logf("caddy's output:\n%s", out.String())
-		}
-	})
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	s.addr = runCaddy(t, file, ln, fmt.Sprintf("http://%s:%s", s.site, port),
+		strings.TrimPrefix(gw.URL, "http://"), strings.TrimPrefix(up.URL, "http://"))
 	s.client = &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       10 * time.Second,
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		select {
-		case <-done:
-			t.Fatalf("caddy exited at start:\n%s", out.String())
-		default:
-		}
-		c, err := net.Dial("tcp", s.addr)
-		if err == nil {
-			c.Close()
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not listen on %s:\n%s", s.addr, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return s
 }
 
 // do sends a request for the site through Caddy.
@@ -263,10 +201,11 @@ func caddyRemoteHeaders(h http.Header) map[string][]string {
 	return out
 }
 
-// TestCaddyForwardAuth runs the shipped Caddyfile in a real Caddy.
-func TestCaddyForwardAuth(t *testing.T) {
+// TestCaddyAgainstStandIn runs the shipped Caddyfile in a real Caddy in
+// front of the stand-in, which records what each verify request carries.
+func TestCaddyAgainstStandIn(t *testing.T) {
 	t.Parallel()
-	s := caddyStart(t, string(ingReadFile(t, "caddy/Caddyfile")))
+	s := caddyStart(t, shippedCaddyfile(t))
 	session := http.Header{"Cookie": {"sso_session=valid; other=1"}}
 
 	t.Run("identity headers reach the upstream, forged ones do not", func(t *testing.T) {
@@ -299,7 +238,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 		}
 		c := calls[len(calls)-1]
 		want := caddyVerifyCall{
-			Method: http.MethodGet, Path: ingVerifyPath, RawQuery: "redirect=1",
+			Method: http.MethodGet, Path: samlsp.VerifyPath, RawQuery: "redirect=1",
 			Host: c.Host, Cookie: "sso_session=valid; other=1",
 			ForwardedMethod: http.MethodPost, ForwardedURI: "/docs/upload?x=%2F1",
 			ForwardedHost: s.site + ":" + s.addr[strings.LastIndex(s.addr, ":")+1:], ForwardedProto: "http",
@@ -350,7 +289,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 // Caddy and expects TestCaddyForwardAuth's checks to notice.
 func TestCaddyChecksCanFail(t *testing.T) {
 	t.Parallel()
-	src := string(ingReadFile(t, "caddy/Caddyfile"))
+	src := shippedCaddyfile(t)
 	session := http.Header{"Cookie": {"sso_session=valid"}}
 	for _, tc := range []struct {
 		name, old, new string
