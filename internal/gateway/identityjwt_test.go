@@ -90,6 +90,14 @@ func (u *seenUpstream) last(t *testing.T) http.Header {
 	return u.headers[len(u.headers)-1]
 }
 
+// oneShotClient closes each connection after its response: a kept-alive
+// one, or one the transport dials ahead and leaves unused, counts as in
+// flight when the test's server drains, and a busy machine can make it
+// outlast shutdown_timeout.
+func oneShotClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+}
+
 // fetchJWKS gets a JWK Set over HTTP and decodes it, as an upstream does.
 func fetchJWKS(t *testing.T, url, host string) (*jose.JSONWebKeySet, *http.Response, []byte) {
 	t.Helper()
@@ -100,7 +108,7 @@ func fetchJWKS(t *testing.T, url, host string) (*jose.JSONWebKeySet, *http.Respo
 	if host != "" {
 		req.Host = host
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := oneShotClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +196,7 @@ func TestIdentityJWTEndToEnd(t *testing.T) {
 				req.AddCookie(session)
 				req.Header.Set(proxy.HeaderJWTAssertion, "forged")
 				req.Header["X_remote_jwt_assertion"] = []string{"forged"}
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := oneShotClient().Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
