@@ -501,52 +501,59 @@ func parseHead(b []byte) (headInfo, error) {
 	if err != nil {
 		return h, err
 	}
-	// Every field's syntax first, so that a malformed line is reported as
-	// such rather than as the framing it would have changed.
+	// One pass over the fields. Every field's syntax is checked before a
+	// framing error is returned, so that a malformed line is reported as
+	// such rather than as the framing it would have changed: the first
+	// framing error is kept until the last line has passed.
+	var lengths, encodings, hosts int
+	var connectionUpgrade, upgrade bool
+	var framing error
 	for rest := fields; len(rest) > 0; {
 		var l []byte
 		l, rest, _ = bytes.Cut(rest, crlf)
 		if bytes.IndexByte(l, '\n') >= 0 {
 			return h, syntaxErr("bare LF")
 		}
-		if _, _, err := field(l); err != nil {
+		name, value, err := field(l)
+		if err != nil {
 			return h, err
 		}
-	}
-	var lengths, encodings, hosts int
-	var connectionUpgrade, upgrade bool
-	for rest := fields; len(rest) > 0; {
-		var l []byte
-		l, rest, _ = bytes.Cut(rest, crlf)
-		name, value, _ := field(l)
+		if framing != nil {
+			continue
+		}
+		// Names are compared by length first: most fields are none of
+		// these, and EqualFold is the costlier test.
 		switch {
-		case bytes.EqualFold(name, []byte("content-length")):
+		case len(name) == len("content-length") && bytes.EqualFold(name, []byte("content-length")):
 			lengths++
 			n, err := strconv.ParseInt(string(value), 10, 64)
 			if err != nil || n < 0 || !digits(value) {
-				return h, framingErr("invalid Content-Length %q", value)
+				framing = framingErr("invalid Content-Length %q", value)
 			}
 			h.length = n
-		case bytes.EqualFold(name, []byte("transfer-encoding")):
+		case len(name) == len("transfer-encoding") && bytes.EqualFold(name, []byte("transfer-encoding")):
 			encodings++
 			if !bytes.EqualFold(value, []byte("chunked")) {
-				return h, framingErr("Transfer-Encoding %q: only a single \"chunked\" is accepted", value)
+				framing = framingErr("Transfer-Encoding %q: only a single \"chunked\" is accepted", value)
 			}
 			h.chunked = true
-		case bytes.EqualFold(name, []byte("host")):
+		case len(name) == len("host") && bytes.EqualFold(name, []byte("host")):
 			hosts++
-		case bytes.EqualFold(name, []byte("upgrade")):
+		case len(name) == len("upgrade") && bytes.EqualFold(name, []byte("upgrade")):
 			if hasToken(value, "h2c") {
-				return h, &headError{reason: ReasonH2C, msg: "HTTP/2 over cleartext (h2c) is not supported"}
+				framing = &headError{reason: ReasonH2C, msg: "HTTP/2 over cleartext (h2c) is not supported"}
 			}
 			upgrade = true
-		case bytes.EqualFold(name, []byte("http2-settings")):
-			return h, &headError{reason: ReasonH2C, msg: "HTTP/2 over cleartext (h2c) is not supported"}
-		case bytes.EqualFold(name, []byte("connection")):
+		case len(name) == len("http2-settings") && bytes.EqualFold(name, []byte("http2-settings")):
+			framing = &headError{reason: ReasonH2C, msg: "HTTP/2 over cleartext (h2c) is not supported"}
+		case len(name) == len("connection") && bytes.EqualFold(name, []byte("connection")):
 			if hasToken(value, "upgrade") {
 				connectionUpgrade = true
 			}
 		}
+	}
+	if framing != nil {
+		return h, framing
 	}
 	switch {
 	case lengths > 1:

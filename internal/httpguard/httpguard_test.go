@@ -159,6 +159,9 @@ func TestRefusesAmbiguousFraming(t *testing.T) {
 		{"TE vertical tab", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\x0bchunked\r\n\r\n0\r\n\r\n", httpguard.ReasonSyntax},
 		{"obs-fold", "GET /x HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", httpguard.ReasonSyntax},
 		{"obs-fold TE", "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", httpguard.ReasonSyntax},
+		// A bad field after a framing error is still reported as syntax.
+		{"bad CL then NUL", "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\nX-A: a\x00b\r\n\r\n", httpguard.ReasonSyntax},
+		{"h2c then bad name", "GET /x HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nX A: b\r\n\r\n", httpguard.ReasonSyntax},
 		{"bare LF in head", "GET /x HTTP/1.1\nHost: a\r\n\r\n", httpguard.ReasonSyntax},
 		{"bare LF ends head", "GET /x HTTP/1.1\r\nHost: a\n\n", httpguard.ReasonSyntax},
 		{"bare CR", "GET /x HTTP/1.1\r\nHost: a\rX-A: b\r\n\r\n", httpguard.ReasonSyntax},
