@@ -231,12 +231,30 @@ func (sc *sessionCookies) value() string {
 
 // cookieValue is net/http's parsing of a cookie value: without its double
 // quotes, if quoted; not ok if it holds a byte RFC 6265 forbids.
+//
+// The session cookie is kilobytes long and read on every request, so the
+// check reads eight bytes at a time (bit tricks: haszero, hasless, each
+// exact for "some byte of the word"), and byte by byte only the tail.
 func cookieValue(raw string) (string, bool) {
 	if len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
 		raw = raw[1 : len(raw)-1]
 	}
-	for i := 0; i < len(raw); i++ {
-		if b := raw[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
+	rest := raw
+	for len(rest) >= 8 {
+		x := uint64(rest[0]) | uint64(rest[1])<<8 | uint64(rest[2])<<16 | uint64(rest[3])<<24 |
+			uint64(rest[4])<<32 | uint64(rest[5])<<40 | uint64(rest[6])<<48 | uint64(rest[7])<<56
+		bad := x&highs | // 0x80 and above
+			(x-ones*0x20)&^x&highs | // below 0x20
+			zero(x^ones*0x7f) | zero(x^ones*'"') | zero(x^ones*';') | zero(x^ones*'\\')
+		if bad != 0 {
+			return "", false
+		}
+		rest = rest[8:]
+	}
+	for i := 0; i < len(rest); i++ {
+		if b := rest[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
 			return "", false
 		}
 	}
