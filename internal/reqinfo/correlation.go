@@ -27,17 +27,27 @@ func NewCorrelationID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// id is what the context holds: the ID, and the one-value slice the
-// response header gets, in one allocation.
-type id struct {
+// info is what the context holds for a request: its correlation ID, the
+// one-value slice the response header gets, and its origin once the
+// router has resolved it. One allocation and one context value per
+// request, however much is known about it.
+type info struct {
 	s   string
 	hdr [1]string
+	// origin is set once, by WithOrigin, before anything reads it.
+	origin    Origin
+	hasOrigin bool
+}
+
+func infoOf(ctx context.Context) *info {
+	v, _ := ctx.Value(ctxKey{}).(*info)
+	return v
 }
 
 // CorrelationID returns the request's correlation ID, or "" outside
 // Correlate.
 func CorrelationID(ctx context.Context) string {
-	if v, ok := ctx.Value(ctxKey{}).(*id); ok {
+	if v := infoOf(ctx); v != nil {
 		return v.s
 	}
 	return ""
@@ -45,13 +55,13 @@ func CorrelationID(ctx context.Context) string {
 
 // WithCorrelationID returns ctx carrying s.
 func WithCorrelationID(ctx context.Context, s string) context.Context {
-	return context.WithValue(ctx, ctxKey{}, &id{s: s})
+	return context.WithValue(ctx, ctxKey{}, &info{s: s})
 }
 
 // Correlate assigns each request a new ID and sets it on the response.
 func Correlate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v := &id{s: NewCorrelationID()}
+		v := &info{s: NewCorrelationID()}
 		// CorrelationHeader is canonical; the slice holds its one value only, so
 		// that an Add copies it.
 		v.hdr[0] = v.s

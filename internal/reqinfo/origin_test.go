@@ -137,3 +137,46 @@ func TestPeerTrusted(t *testing.T) {
 		t.Errorf("OriginOf without a resolved origin: got trusted, want untrusted")
 	}
 }
+
+// TestWithOriginUnderCorrelate: behind Correlate the origin is recorded
+// in the request's own info, without a copy of the request, and is
+// what OriginOf reads; a second WithOrigin still overrides it, on a copy,
+// and leaves the first request's origin alone.
+func TestWithOriginUnderCorrelate(t *testing.T) {
+	t.Parallel()
+	res := reqinfo.NewResolver([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	var checked bool
+	h := reqinfo.Correlate(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		checked = true
+		if got := reqinfo.OriginOf(r).String(); got != "10.0.0.2" {
+			t.Errorf("before WithOrigin: got %s, want the peer", got)
+		}
+		withOrigin := reqinfo.WithOrigin(r, res.Resolve(r))
+		if withOrigin != r {
+			t.Errorf("WithOrigin under Correlate copied the request")
+		}
+		if got := reqinfo.OriginOf(r); got.String() != "198.51.100.9" || !got.PeerTrusted {
+			t.Errorf("with WithOrigin: got %s (trusted %v), want 198.51.100.9, trusted", got, got.PeerTrusted)
+		}
+		again := reqinfo.WithOrigin(r, reqinfo.NewResolver(nil).Resolve(r))
+		if again == r {
+			t.Errorf("a second WithOrigin changed the request in place")
+		}
+		if got := reqinfo.OriginOf(again).String(); got != "10.0.0.2" {
+			t.Errorf("second WithOrigin: got %s, want 10.0.0.2", got)
+		}
+		if got := reqinfo.OriginOf(r).String(); got != "198.51.100.9" {
+			t.Errorf("after a second WithOrigin on a copy: got %s, want 198.51.100.9", got)
+		}
+		if reqinfo.CorrelationID(again.Context()) != reqinfo.CorrelationID(r.Context()) {
+			t.Errorf("the copy lost the correlation ID")
+		}
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "10.0.0.2:1"
+	r.Header.Set("X-Forwarded-For", "198.51.100.9")
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if !checked {
+		t.Fatal("handler not called")
+	}
+}
