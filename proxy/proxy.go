@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -110,6 +111,9 @@ type Proxy struct {
 	scheme    string // Options.PublicScheme
 	hosts     func(string) (string, bool)
 	clock     clockwork.Clock
+	// verifyCacheControl is ServeVerify's Cache-Control for each max-age
+	// it may send, built once rather than on every answer.
+	verifyCacheControl [verifyMaxAge/time.Second + 1]string
 }
 
 // New returns the public handler.
@@ -134,6 +138,9 @@ func New(o Options) (*Proxy, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.lines = logging.LinesOf(p.log)
+	for age := range p.verifyCacheControl {
+		p.verifyCacheControl[age] = "private, max-age=" + strconv.Itoa(age)
+	}
 	upstream := *o.Upstream
 	scheme := o.PublicScheme
 	upstreamHost := o.UpstreamHost

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -132,7 +131,7 @@ func (p *Proxy) ServeVerify(w http.ResponseWriter, r *http.Request) {
 	// a tenant's removal by up to verifyMaxAge, and never the session.
 	// Private and varying by Cookie, so no shared cache hands one user's
 	// answer to another.
-	hs.set("Cache-Control", "private, max-age="+strconv.FormatInt(p.maxAge(s), 10))
+	hs.set("Cache-Control", p.verifyCacheControl[p.maxAge(s)])
 	hs.set("Vary", "Cookie")
 	rec.WriteHeader(http.StatusOK)
 }
@@ -188,9 +187,8 @@ func (p *Proxy) canonicalHost(h string) (string, bool) {
 // such a request is refused rather than read either way. A field no
 // header names is the subrequest's own.
 func (p *Proxy) originalOf(r *http.Request) (originalRequest, error) {
-	own := originalRequest{method: r.Method, scheme: forwardedProto(p.scheme, r), host: r.Host, uri: r.URL.RequestURI()}
 	if !reqinfo.OriginOf(r).PeerTrusted {
-		return own, nil
+		return originalRequest{method: r.Method, scheme: forwardedProto(p.scheme, r), host: r.Host, uri: r.URL.RequestURI()}, nil
 	}
 	var method, scheme, host, uri field
 	if rest := strings.TrimPrefix(r.URL.EscapedPath(), samlsp.VerifyPath); rest != "" {
@@ -204,68 +202,73 @@ func (p *Proxy) originalOf(r *http.Request) (originalRequest, error) {
 		method.add(r.Method)
 	}
 	if v, ok, err := single(r.Header, headerOriginalURL); err != nil {
-		return own, err
+		return originalRequest{}, err
 	} else if ok {
 		u, err := url.Parse(v)
 		if err != nil || u.Scheme == "" || u.Host == "" || u.User != nil {
-			return own, fmt.Errorf("%w: %s %q is not an absolute URL", errAmbiguous, headerOriginalURL, v)
+			return originalRequest{}, fmt.Errorf("%w: %s %q is not an absolute URL", errAmbiguous, headerOriginalURL, v)
 		}
 		scheme.add(strings.ToLower(u.Scheme))
 		host.add(u.Host)
 		uri.add(u.RequestURI())
 	}
-	for _, f := range []struct {
-		name string
-		into *field
-	}{
-		{headerOriginalURI, &uri}, {headerForwardedURI, &uri},
-		{headerOriginalMethod, &method}, {headerForwardedMethod, &method},
-		{headerForwardedHost, &host}, {headerForwardedProto, &scheme},
-	} {
-		v, ok, err := single(r.Header, f.name)
+	// Each spelling in turn, without a table: a table of pointers to the
+	// fields would move them to the heap, on every request.
+	for _, name := range [...]string{headerOriginalURI, headerForwardedURI, headerOriginalMethod, headerForwardedMethod, headerForwardedHost, headerForwardedProto} {
+		v, ok, err := single(r.Header, name)
 		if err != nil {
-			return own, err
+			return originalRequest{}, err
 		}
-		if ok {
-			if f.into == &scheme {
-				v = strings.ToLower(v)
-			}
-			f.into.add(v)
+		if !ok {
+			continue
+		}
+		switch name {
+		case headerOriginalURI, headerForwardedURI:
+			uri.add(v)
+		case headerOriginalMethod, headerForwardedMethod:
+			method.add(v)
+		case headerForwardedHost:
+			host.add(v)
+		case headerForwardedProto:
+			scheme.add(strings.ToLower(v))
 		}
 	}
-	for _, f := range []*field{&method, &scheme, &host, &uri} {
+	for _, f := range [...]field{method, scheme, host, uri} {
 		if f.conflict {
-			return own, fmt.Errorf("%w: %q", errAmbiguous, f.values)
+			return originalRequest{}, fmt.Errorf("%w: %q", errAmbiguous, []string{f.value, f.other})
 		}
 	}
-	return originalRequest{
-		method: method.or(own.method),
-		scheme: scheme.or(own.scheme),
-		host:   host.or(own.host),
-		uri:    uri.or(own.uri),
-	}, nil
+	o := originalRequest{method: method.value, scheme: scheme.value, host: host.value, uri: uri.value}
+	// A field no header names is the subrequest's own.
+	if !method.set {
+		o.method = r.Method
+	}
+	if !scheme.set {
+		o.scheme = forwardedProto(p.scheme, r)
+	}
+	if !host.set {
+		o.host = r.Host
+	}
+	if !uri.set {
+		o.uri = r.URL.RequestURI()
+	}
+	return o, nil
 }
 
-// field collects the values that headers give one field of the original
-// request.
+// field is one field of the original request as the headers give it: the
+// first value, and the first that disagrees with it.
 type field struct {
-	values   []string
-	conflict bool
+	value, other  string
+	set, conflict bool
 }
 
 func (f *field) add(v string) {
-	if len(f.values) > 0 && f.values[0] != v {
-		f.conflict = true
+	switch {
+	case !f.set:
+		f.value, f.set = v, true
+	case v != f.value && !f.conflict:
+		f.other, f.conflict = v, true
 	}
-	f.values = append(f.values, v)
-}
-
-// or is the field's value, or def when no header gave one.
-func (f *field) or(def string) string {
-	if len(f.values) == 0 {
-		return def
-	}
-	return f.values[0]
 }
 
 // single returns the one value of the header name, whether there is one,
