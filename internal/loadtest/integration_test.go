@@ -103,7 +103,7 @@ func TestShortRun(t *testing.T) {
 	}
 	if tools.nginx != "" {
 		want[rowNginx], want[rowDownloadNginx], want[rowUploadNginx] = true, true, true
-		want[rowAuthTrivial], want[rowAuthGateway] = true, true
+		want[rowAuthTrivial], want[rowAuthReplay], want[rowAuthGateway] = true, true, true
 	}
 	if tools.apacheModules != "" {
 		want[rowMellon], want[rowMellon150], want[rowLoginMellon] = true, true, true

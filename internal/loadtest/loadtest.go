@@ -37,6 +37,7 @@ const (
 	rowGateway150      = "gateway-150"
 	rowGatewayRotation = "gateway-rotation"
 	rowAuthTrivial     = "auth-trivial"
+	rowAuthReplay      = "auth-replay"
 	rowAuthGateway     = "auth-gateway"
 
 	rowLoginMemory = "login-memory"
@@ -56,7 +57,7 @@ var sections = []struct {
 	name string
 	rows []string
 }{
-	{"proxy", []string{rowDirect, rowBare, rowBare150, rowNginx, rowMellon, rowMellon150, rowGateway, rowGateway150, rowGatewayRotation, rowAuthTrivial, rowAuthGateway}},
+	{"proxy", []string{rowDirect, rowBare, rowBare150, rowNginx, rowMellon, rowMellon150, rowGateway, rowGateway150, rowGatewayRotation, rowAuthTrivial, rowAuthReplay, rowAuthGateway}},
 	{"logins", []string{rowLoginMemory, rowLoginRedis, rowLoginMellon}},
 	{"streams", []string{rowDownloadGateway, rowDownloadNginx, rowDownloadBare, rowUploadGateway, rowUploadNginx, rowUploadBare}},
 }
@@ -184,7 +185,7 @@ var ErrUsage = errors.New("usage")
 // Main runs cmd/loadtest with args (without the program name): the
 // benchmark, or one of the servers it starts in processes of its own.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && (args[0] == roleUpstream || args[0] == roleBareProxy || args[0] == roleYes) {
+	if len(args) > 0 && (args[0] == roleUpstream || args[0] == roleBareProxy || args[0] == roleYes || args[0] == roleReplay) {
 		return runRole(ctx, args, stderr)
 	}
 	o, err := parseFlags(args, stderr)

@@ -2,7 +2,12 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 )
@@ -139,7 +144,7 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 	var gw *gatewayProc
 	var ref, big string
 	var rotation []string
-	if r.o.runsAny(rowDirect, rowBare, rowBare150, rowNginx, rowGateway, rowGateway150, rowGatewayRotation, rowAuthGateway, rowAuthTrivial) {
+	if r.o.runsAny(rowDirect, rowBare, rowBare150, rowNginx, rowGateway, rowGateway150, rowGatewayRotation, rowAuthGateway, rowAuthTrivial, rowAuthReplay) {
 		var err error
 		if gw, err = startGateway(ctx, r.sup, r.gatewayBin, "gateway", r.files, r.upstreamAddr, ""); err != nil {
 			return nil, err
@@ -221,7 +226,7 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 		subjects = append(subjects, proxySubject{id: m.id, name: m.name, server: r.mellon.process,
 			target: target{addr: r.mellon.addr, host: r.mellon.host(), path: pagePath, cookies: []string{cookie}}})
 	}
-	if r.tools.nginx != "" && r.o.runsAny(rowAuthTrivial, rowAuthGateway) {
+	if r.tools.nginx != "" && r.o.runsAny(rowAuthTrivial, rowAuthReplay, rowAuthGateway) {
 		// Forward auth: nginx asks the gateway's verify endpoint, or a
 		// server that says yes to everything, before each request; the
 		// CPU counted is the one asked's.
@@ -235,6 +240,21 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 				return nil, err
 			}
 			add(rowAuthTrivial, "nginx auth_request, a trivial 200 handler", addr, yes, nil, ref)
+		}
+		if r.o.runs(rowAuthReplay) {
+			file, err := r.verifyAnswer(ctx, gw, ref)
+			if err != nil {
+				return nil, err
+			}
+			replay, replayAddr, err := r.sup.startRole(ctx, r.self, roleReplay, "-headers", file)
+			if err != nil {
+				return nil, err
+			}
+			_, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx-auth-replay", r.upstreamAddr, replayAddr, "/")
+			if err != nil {
+				return nil, err
+			}
+			add(rowAuthReplay, "nginx auth_request, a trivial handler replaying the gateway's answer", addr, replay, nil, ref)
 		}
 		if r.o.runs(rowAuthGateway) {
 			_, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx-auth-gateway", r.upstreamAddr, gw.addr, verifyPath)
@@ -335,4 +355,38 @@ func checkLoad(res loadResult) error {
 		return fmt.Errorf("responses averaged %d bytes, less than the upstream's %d-byte page: the server answered itself", res.Bytes/res.Requests, bodySize)
 	}
 	return nil
+}
+
+// verifyAnswer asks the gateway's forward-auth endpoint about the page
+// with cookie, as nginx's subrequest does, and writes the answer's header
+// fields, but those net/http sets itself, to a JSON file for the replay
+// role. It returns the file's path.
+func (r *runner) verifyAnswer(ctx context.Context, gw *gatewayProc, cookie string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+gw.addr+verifyPath, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Host = gatewayHost
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("X-Original-URI", pagePath)
+	req.Header.Set("X-Original-Method", http.MethodGet)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err := r.browser.Do(req)
+	if err != nil {
+		return "", err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Remote-User") == "" {
+		return "", fmt.Errorf("GET %s for %s: got %s, X-Remote-User %q; want 200 with the identity", verifyPath, pagePath, resp.Status, resp.Header.Get("X-Remote-User"))
+	}
+	h := resp.Header.Clone()
+	h.Del("Date")
+	h.Del("Content-Length")
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", err
+	}
+	file := filepath.Join(r.sup.dir, "verify-answer.json")
+	return file, os.WriteFile(file, b, 0o644)
 }

@@ -193,7 +193,7 @@ func (r *Report) write(w io.Writer, markdown bool) error {
 		t.write(&b, markdown)
 	}
 	if len(r.Targets) > 0 {
-		para("Targets (issue 11), in this run:")
+		para("Targets (issues 11 and 13), in this run:")
 		t := table{header: []string{"row", "target", "got", "met"}, left: 2}
 		for _, g := range r.Targets {
 			met := "no"

@@ -165,25 +165,35 @@ func TestTargets(t *testing.T) {
 	}
 }
 
-// TestVerifyTarget: the forward-auth row is held against the trivial
-// handler's behind the same nginx, and only when both ran.
+// TestVerifyTarget: the forward-auth row is held against the handler
+// replaying its answer behind the same nginx, or, without that row, the
+// empty 200's; and only when one of them ran.
 func TestVerifyTarget(t *testing.T) {
 	t.Parallel()
-	const what = "nginx auth_request, gateway verify: CPU/req ≤ the trivial handler's + 10 µs"
+	const (
+		vsReplay = "nginx auth_request, gateway verify: CPU/req ≤ the same answer's from a trivial handler + 10 µs"
+		vsEmpty  = "nginx auth_request, gateway verify: CPU/req ≤ an empty 200's from a trivial handler + 10 µs"
+	)
 	for _, tt := range []struct {
-		name      string
-		verifyCPU float64
-		trivial   bool
-		want      map[string]bool
+		name            string
+		verifyCPU       float64
+		trivial, replay bool
+		want            map[string]bool
 	}{
-		{"met", 40, true, map[string]bool{what: true}},
-		{"missed", 45, true, map[string]bool{what: false}},
-		{"no trivial row", 40, false, map[string]bool{}},
+		{"met against the replay", 40, true, true, map[string]bool{vsReplay: true}},
+		{"missed against the replay", 47, true, true, map[string]bool{vsReplay: false}},
+		{"met against the empty 200", 40, true, false, map[string]bool{vsEmpty: true}},
+		{"missed against the empty 200", 45, true, false, map[string]bool{vsEmpty: false}},
+		{"replay only", 40, false, true, map[string]bool{vsReplay: true}},
+		{"no baseline", 40, false, false, map[string]bool{}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rep := &Report{Proxy: []ProxyRow{{ID: rowAuthGateway, Name: "nginx auth_request, gateway verify", CPUPerReqUs: tt.verifyCPU}}}
 			if tt.trivial {
 				rep.Proxy = append(rep.Proxy, ProxyRow{ID: rowAuthTrivial, Name: "nginx auth_request, a trivial 200 handler", CPUPerReqUs: 33})
+			}
+			if tt.replay {
+				rep.Proxy = append(rep.Proxy, ProxyRow{ID: rowAuthReplay, Name: "nginx auth_request, a trivial handler replaying the gateway's answer", CPUPerReqUs: 36})
 			}
 			got := map[string]bool{}
 			for _, g := range rep.targets() {

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,12 @@ const (
 	// roleYes answers 200 with no body to anything: the trivial
 	// forward-auth endpoint the gateway's verify is held against.
 	roleYes = "yes"
+	// roleReplay answers 200 with no body and the header fields of
+	// -headers (a JSON object of field → values) to anything: the
+	// gateway's own forward-auth answer, given by a handler that does no
+	// work. It tells what the answer costs to send (1 KiB of identity
+	// with 20 groups) from what the gateway spends deciding it.
+	roleReplay = "replay"
 )
 
 // Upstream paths and sizes.
@@ -49,6 +56,7 @@ func runRole(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	addrFile := fs.String("addr-file", "", "write the listening address here once listening")
 	upstream := fs.String("upstream", "", "the upstream URL (bareproxy)")
+	headers := fs.String("headers", "", "a JSON file of the header fields to answer with (replay)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -64,6 +72,24 @@ func runRole(ctx context.Context, args []string, stderr io.Writer) error {
 		h = newBareProxy(u)
 	case roleYes:
 		h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	case roleReplay:
+		b, err := os.ReadFile(*headers)
+		if err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		var answer http.Header
+		if err := json.Unmarshal(b, &answer); err != nil {
+			return fmt.Errorf("replay: %s: %w", *headers, err)
+		}
+		h = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			// Set, as a handler building the answer would: net/http
+			// writes what the handler set, and copies it at WriteHeader.
+			wh := w.Header()
+			for k, v := range answer {
+				wh[k] = v
+			}
+			w.WriteHeader(http.StatusOK)
+		})
 	default:
 		return fmt.Errorf("unknown role %q", args[0])
 	}
