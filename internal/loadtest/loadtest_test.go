@@ -91,7 +91,7 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseFlags: got error %q, want success", err)
 	}
-	if !o.Short || o.Duration != 3*time.Second || o.Connections != 64 || o.StreamBytes != 8<<20 || !o.JSON || o.Client != "go" || len(o.Rows) != 11 {
+	if !o.Short || o.Duration != 3*time.Second || o.Connections != 64 || o.StreamBytes != 8<<20 || !o.JSON || o.Client != "go" || len(o.Rows) != 12 {
 		t.Errorf("got %+v", o)
 	}
 	if o.Sessions != 500 || o.Rounds != 1 {
