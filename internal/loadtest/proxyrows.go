@@ -228,18 +228,24 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 	}
 	if r.tools.nginx != "" && r.o.runsAny(rowAuthTrivial, rowAuthReplay, rowAuthGateway) {
 		// Forward auth: nginx asks the gateway's verify endpoint, or a
-		// server that says yes to everything, before each request; the
-		// CPU counted is the one asked's.
+		// trivial handler, before each request; the CPU counted is the
+		// one asked's.
+		authRow := func(id, name string, server *process, serverAddr, path string) error {
+			_, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx-"+id, r.upstreamAddr, serverAddr, path)
+			if err != nil {
+				return err
+			}
+			add(id, name, addr, server, nil, ref)
+			return nil
+		}
 		if r.o.runs(rowAuthTrivial) {
 			yes, yesAddr, err := r.sup.startRole(ctx, r.self, roleYes)
 			if err != nil {
 				return nil, err
 			}
-			_, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx-auth-trivial", r.upstreamAddr, yesAddr, "/")
-			if err != nil {
+			if err := authRow(rowAuthTrivial, "nginx auth_request, a trivial 200 handler", yes, yesAddr, "/"); err != nil {
 				return nil, err
 			}
-			add(rowAuthTrivial, "nginx auth_request, a trivial 200 handler", addr, yes, nil, ref)
 		}
 		if r.o.runs(rowAuthReplay) {
 			file, err := r.verifyAnswer(ctx, gw, ref)
@@ -250,18 +256,14 @@ func (r *runner) proxySubjects(ctx context.Context) ([]proxySubject, error) {
 			if err != nil {
 				return nil, err
 			}
-			_, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx-auth-replay", r.upstreamAddr, replayAddr, "/")
-			if err != nil {
+			if err := authRow(rowAuthReplay, "nginx auth_request, a trivial handler replaying the gateway's answer", replay, replayAddr, "/"); err != nil {
 				return nil, err
 			}
-			add(rowAuthReplay, "nginx auth_request, a trivial handler replaying the gateway's answer", addr, replay, nil, ref)
 		}
 		if r.o.runs(rowAuthGateway) {
-			_, addr, err := startNginx(ctx, r.sup, r.tools.nginx, "nginx-auth-gateway", r.upstreamAddr, gw.addr, verifyPath)
-			if err != nil {
+			if err := authRow(rowAuthGateway, "nginx auth_request, gateway verify", gw.process, gw.addr, verifyPath); err != nil {
 				return nil, err
 			}
-			add(rowAuthGateway, "nginx auth_request, gateway verify", addr, gw.process, nil, ref)
 		}
 	}
 	if r.o.runs(rowGateway) {
