@@ -160,29 +160,29 @@ func parseAddr(s string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-type originKey struct{}
-
 // WithOrigin returns r with o as its origin. Under Correlate, which every
 // request of the gateway passes first, o is recorded in the request's
 // info and r is returned as it is: no copy of the request per request.
-// Otherwise, or when r already has an origin, r is copied with o in its
-// context.
+// Otherwise, or when r already has an origin, r is copied with new info
+// that keeps its correlation ID, if any: the one context value that
+// OriginOf and CorrelationID both read.
 func WithOrigin(r *http.Request, o Origin) *http.Request {
-	if v := infoOf(r.Context()); v != nil && !v.hasOrigin {
+	v := infoOf(r.Context())
+	if v != nil && !v.hasOrigin {
 		v.origin, v.hasOrigin = o, true
 		return r
 	}
-	return r.WithContext(context.WithValue(r.Context(), originKey{}, o))
+	n := &info{origin: o, hasOrigin: true}
+	if v != nil {
+		n.s, n.hdr = v.s, v.hdr
+	}
+	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, n))
 }
 
 // OriginOf returns the Origin stored by WithOrigin or, when there is none
 // (a handler used without the gateway in front, as in tests), the TCP peer.
 func OriginOf(r *http.Request) Origin {
-	ctx := r.Context()
-	if o, ok := ctx.Value(originKey{}).(Origin); ok {
-		return o
-	}
-	if v := infoOf(ctx); v != nil && v.hasOrigin {
+	if v := infoOf(r.Context()); v != nil && v.hasOrigin {
 		return v.origin
 	}
 	return NewResolver(nil).Resolve(r)
